@@ -1,0 +1,160 @@
+"""Small process helpers shared by the server launchers: free ports, spawning, waiting, stopping."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+
+class MissingBinaryError(RuntimeError):
+    """A server binary this machine lacks; tests turn it into a skip (a failure in CI)."""
+
+    def __init__(self, binary: str, hint: str) -> None:
+        super().__init__(f"{binary} not found ({hint})")
+        self.binary = binary
+
+
+class ServerStartError(RuntimeError):
+    """A server did not become ready in time; the message carries the tail of its log."""
+
+
+def find_binary(name: str, search_dirs: Sequence[str] = (), hint: str = "") -> str:
+    """Return the absolute path of ``name``, looking in ``search_dirs`` first, then on PATH."""
+    for directory in search_dirs:
+        candidate = Path(directory) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    found = shutil.which(name)
+    if found is None:
+        raise MissingBinaryError(name, hint or f"install the package that provides {name}")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Ask the kernel for a currently unused TCP port on ``host``."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def spawn(
+    argv: Sequence[str],
+    log_path: Path,
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    user: str | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start ``argv`` in its own session (its own process group), output appended to ``log_path``.
+
+    The new session lets a caller stop the whole tree with one ``killpg`` and lets the process
+    outlive the Python that started it (the devstack's ``up`` exits while the stack keeps running).
+    """
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            start_new_session=True,
+            user=user,
+            group=user,
+            extra_groups=[] if user else None,
+        )
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_group(
+    pgid: int,
+    stop_signal: signal.Signals = signal.SIGTERM,
+    timeout: float = 10.0,
+    process: subprocess.Popen[bytes] | None = None,
+) -> None:
+    """Signal a process group, wait up to ``timeout`` for it to exit, then SIGKILL what is left."""
+    _signal_group(pgid, stop_signal)
+    if not _wait_for(lambda: not _group_running(pgid, process), timeout):
+        _signal_group(pgid, signal.SIGKILL)
+        _wait_for(lambda: not _group_running(pgid, process), 5.0)
+
+
+def _group_running(pgid: int, process: subprocess.Popen[bytes] | None) -> bool:
+    if process is not None and process.poll() is None:
+        return True
+    return group_alive(pgid)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, sig)
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def wait_until_ready(
+    probe: Callable[[], bool],
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    what: str,
+    timeout: float = 30.0,
+) -> None:
+    """Poll ``probe`` until it is true; fail early, with the log tail, if the process dies."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServerStartError(
+                f"{what} exited with {process.returncode}:\n{log_tail(log_path)}"
+            )
+        if probe():
+            return
+        time.sleep(0.1)
+    raise ServerStartError(f"{what} not ready after {timeout:.0f}s:\n{log_tail(log_path)}")
+
+
+def log_tail(log_path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def write_secret(path: Path, value: str, owner: str | None = None) -> Path:
+    """Write ``value`` to ``path``, readable by its owner only (0600), chowned to ``owner``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value)
+    if owner is not None:
+        shutil.chown(path, owner, owner)
+    return path

@@ -1,0 +1,109 @@
+"""The app factory every service builds on: config in, app out, no import-time side effects.
+
+Why flask-openapi3: one set of pydantic v2 models validates each request (body, query, path) and
+generates the OpenAPI 3.1 document, so the published contract cannot drift from what the code
+enforces; it is a thin layer over Flask (blueprints, error handlers, app factory all unchanged) and
+is actively maintained. Its validation errors are routed into the one error shape (errors.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from flask import Response, jsonify, request
+from flask_cors import CORS
+from flask_openapi3 import APIBlueprint, Info, OpenAPI
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from servicekit.cache import Cache
+from servicekit.database import Database, init_database
+from servicekit.errors import register_error_handlers, validation_failed
+from servicekit.health import health_blueprint
+from servicekit.request_log import REQUEST_ID_HEADER, configure_logging, init_request_log
+from servicekit.settings import Settings
+from servicekit.stats import stats_blueprint
+from servicekit.validation import ErrorResponse
+
+API_VERSION = "1.0.0"
+# The gateway's client_max_body_size: the service protects itself when reached directly.
+MAX_BODY_BYTES = 1024 * 1024
+_METHODS_WITH_BODY = frozenset({"POST", "PUT", "PATCH"})
+_DOCUMENTED_ERRORS = {status: ErrorResponse for status in (400, 404, 409, 413, 415, 422, 503)}
+
+
+def create_service_app(
+    settings: Settings,
+    *,
+    import_name: str,
+    title: str,
+    apis: Iterable[APIBlueprint],
+    count_query: str,
+) -> OpenAPI:
+    configure_logging(settings.log_level)
+    app = OpenAPI(
+        import_name,
+        info=Info(title=title, version=API_VERSION),
+        responses=_DOCUMENTED_ERRORS,
+        validation_error_callback=validation_failed,
+        doc_ui=False,
+    )
+    app.config.update(
+        SERVICE_NAME=settings.service_name,
+        MAX_CONTENT_LENGTH=MAX_BODY_BYTES,
+        STARTED_AT=time.monotonic(),
+    )
+    register_error_handlers(app)
+    init_request_log(app)
+    app.before_request(_parse_json_body)
+    _init_stores(app, settings)
+    for api in (*apis, stats_blueprint(count_query)):
+        app.register_api(api)
+    app.register_blueprint(health_blueprint)
+    _publish_openapi_document(app, settings.service_name)
+    _init_http(app, settings)
+    return app
+
+
+def shutdown(app: OpenAPI) -> None:
+    """Close the pool and the Redis client (gunicorn's worker_exit hook calls this)."""
+    app.extensions["servicekit.database"].close()
+    app.extensions["servicekit.cache"].close()
+
+
+def _init_stores(app: OpenAPI, settings: Settings) -> None:
+    # Neither connects here: the pool fills on first use, after gunicorn's fork.
+    init_database(app, Database(settings))
+    app.extensions["servicekit.cache"] = Cache(settings)
+
+
+def _init_http(app: OpenAPI, settings: Settings) -> None:
+    if settings.cors_allowed_origins:
+        CORS(
+            app,
+            origins=list(settings.cors_allowed_origins),
+            expose_headers=[REQUEST_ID_HEADER],
+            max_age=600,
+        )
+    if settings.trusted_proxy_count:
+        hops = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops
+        )
+
+
+def _publish_openapi_document(app: OpenAPI, service_name: str) -> None:
+    def openapi_document() -> Response:
+        return jsonify(app.api_doc)
+
+    app.add_url_rule(f"/api/v1/{service_name}/openapi.json", "openapi_document", openapi_document)
+
+
+def _parse_json_body() -> None:
+    """Reject bad bodies before validation: wrong content type 415, malformed JSON 400, huge 413.
+
+    flask-openapi3 reads bodies with ``get_json(silent=True)``, which would turn all three into a
+    vague 422; parsing here first makes werkzeug raise the precise error (and caches the result).
+    """
+    if request.method in _METHODS_WITH_BODY and request.routing_exception is None:
+        request.get_json()

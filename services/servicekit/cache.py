@@ -1,0 +1,170 @@
+"""Redis cache-aside shared by the services; PostgreSQL stays the system of record.
+
+Keys (architecture.md): ``<entity>:<id>`` for items, ``<entity>:list:v<generation>:<query-hash>``
+for lists, where ``<entity>:list:generation`` is bumped after every commit that changes the entity.
+
+Why a fill is guarded by the generation: a reader that loaded a row just before a writer committed
+must not put the old row back after the writer deleted it. Writers delete the item keys and bump the
+generation in one MULTI after their commit; a reader only stores what it loaded if the
+generation is still the one it saw before loading. So a GET that follows a successful write
+never sees the old value.
+
+Any RedisError means "no cache": reads and writes go to PostgreSQL and ``/health`` says degraded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import redis
+from flask import current_app
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from servicekit.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+JsonValue = dict[str, Any]
+GENERATION = "{generation}"
+
+# One round trip per lookup: resolve the list generation, read, count the hit or the miss.
+# KEYS: generation counter, hits counter, misses counter. ARGV[1]: key, GENERATION as placeholder.
+_LOOKUP = """
+local generation = redis.call('GET', KEYS[1]) or '0'
+local key = string.gsub(ARGV[1], '{generation}', generation)
+local value = redis.call('GET', key)
+if value then redis.call('INCR', KEYS[2]) else redis.call('INCR', KEYS[3]) end
+return {generation, value}
+"""
+
+# KEYS: generation counter. ARGV: key, value, ttl seconds, generation seen before loading.
+_STORE_IF_CURRENT = """
+if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[4] then return 0 end
+redis.call('SET', ARGV[1], ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+# A cache must fail fast: redis-py's default retries would hold a request for seconds.
+_SOCKET_TIMEOUT_SECONDS = 0.25
+
+
+class Cache:
+    def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self._service = settings.service_name
+        self._item_ttl = settings.cache_item_ttl_seconds
+        self._list_ttl = settings.cache_list_ttl_seconds
+        self._client = client or redis.Redis(
+            host=settings.redis_host,
+            port=settings.redis_port,
+            db=settings.redis_db,
+            password=settings.redis_password,
+            socket_timeout=_SOCKET_TIMEOUT_SECONDS,
+            socket_connect_timeout=_SOCKET_TIMEOUT_SECONDS,
+            retry=Retry(NoBackoff(), retries=0),
+        )
+        self._lookup = self._client.register_script(_LOOKUP)
+        self._store_if_current = self._client.register_script(_STORE_IF_CURRENT)
+        self._healthy = True
+
+    def item(self, entity: str, item_id: int, load: Callable[[], JsonValue]) -> JsonValue:
+        return self._read_through(entity, f"{entity}:{item_id}", self._item_ttl, load)
+
+    def listing(
+        self, entity: str, query: Mapping[str, Any], load: Callable[[], JsonValue]
+    ) -> JsonValue:
+        canonical = json.dumps(query, sort_keys=True, separators=(",", ":"), default=str)
+        query_hash = hashlib.sha256(canonical.encode()).hexdigest()[:32]
+        key = f"{entity}:list:v{GENERATION}:{query_hash}"
+        return self._read_through(entity, key, self._list_ttl, load)
+
+    def invalidate(self, entity: str, *item_ids: int) -> None:
+        """Call after the commit: drop the entity's items and retire every cached list."""
+        try:
+            with self._client.pipeline(transaction=True) as pipeline:
+                if item_ids:
+                    pipeline.delete(*(f"{entity}:{item_id}" for item_id in item_ids))
+                pipeline.incr(_generation_key(entity))
+                pipeline.execute()
+            self._mark(healthy=True)
+        except redis.RedisError as error:
+            # Stale entries expire with their TTL; the write itself has already succeeded.
+            self._mark(healthy=False, error=error)
+
+    def counters(self) -> dict[str, int | None]:
+        try:
+            hits, misses = self._client.mget(self._counter_key("hits"), self._counter_key("misses"))
+        except redis.RedisError as error:
+            self._mark(healthy=False, error=error)
+            return {"hits": None, "misses": None}
+        return {"hits": int(hits or 0), "misses": int(misses or 0)}
+
+    def ping(self) -> bool:
+        try:
+            self._client.ping()
+        except redis.RedisError as error:
+            self._mark(healthy=False, error=error)
+            return False
+        self._mark(healthy=True)
+        return True
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _read_through(
+        self, entity: str, key: str, ttl: int, load: Callable[[], JsonValue]
+    ) -> JsonValue:
+        generation_key = _generation_key(entity)
+        try:
+            counters = [self._counter_key("hits"), self._counter_key("misses")]
+            generation, cached = self._lookup(keys=[generation_key, *counters], args=[key])
+        except redis.RedisError as error:
+            self._mark(healthy=False, error=error)
+            return load()
+        if cached is not None:
+            value: JsonValue = json.loads(cached)
+            return value
+        value = load()
+        self._store(
+            generation_key, key.replace(GENERATION, generation.decode()), value, ttl, generation
+        )
+        return value
+
+    def _store(
+        self, generation_key: str, key: str, value: JsonValue, ttl: int, generation: bytes
+    ) -> None:
+        # Up to 10% jitter so that entries filled together do not all expire together.
+        ttl_with_jitter = ttl + random.randint(0, max(1, ttl // 10))
+        payload = json.dumps(value, separators=(",", ":"))
+        try:
+            self._store_if_current(
+                keys=[generation_key], args=[key, payload, ttl_with_jitter, generation]
+            )
+        except redis.RedisError as error:
+            self._mark(healthy=False, error=error)
+
+    def _counter_key(self, kind: str) -> str:
+        return f"stats:{self._service}:cache:{kind}"
+
+    def _mark(self, *, healthy: bool, error: Exception | None = None) -> None:
+        # Log transitions only: a Redis outage would otherwise add a warning to every request.
+        if healthy != self._healthy:
+            if healthy:
+                logger.info("cache available again")
+            else:
+                logger.warning("cache unavailable, serving from the database: %s", error)
+        self._healthy = healthy
+
+
+def _generation_key(entity: str) -> str:
+    return f"{entity}:list:generation"
+
+
+def current_cache() -> Cache:
+    cache: Cache = current_app.extensions["servicekit.cache"]
+    return cache

@@ -1,0 +1,134 @@
+"""PostgreSQL access: one ThreadedConnectionPool per process, one connection per request.
+
+The pool is built lazily by the first request, after gunicorn's fork (libpq connections must never
+cross a fork) and without failing start-up while PostgreSQL is still booting. Routes borrow the
+request's connection through ``transaction()``; ``teardown_appcontext`` hands it back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+import psycopg2
+import psycopg2.extras
+from flask import Flask, current_app, g
+from psycopg2.extensions import TRANSACTION_STATUS_IDLE
+from psycopg2.extensions import connection as Connection
+from psycopg2.extensions import cursor as Cursor
+from psycopg2.pool import ThreadedConnectionPool
+
+from servicekit.settings import Settings
+
+# A statement on a dead connection raises one of these; the connection is then dropped.
+BROKEN_CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: ThreadedConnectionPool | None = None
+        self._lock = threading.Lock()
+
+    def _connection_arguments(self) -> dict[str, Any]:
+        settings = self._settings
+        return {
+            "host": settings.database_host,
+            "port": settings.database_port,
+            "dbname": settings.database_name,
+            "user": settings.database_user,
+            "password": settings.database_password,
+            "connect_timeout": settings.database_connect_timeout_seconds,
+            "application_name": settings.service_name,
+            "options": f"-c statement_timeout={settings.database_statement_timeout_ms}",
+        }
+
+    def _get_pool(self) -> ThreadedConnectionPool:
+        with self._lock:
+            if self._pool is None:
+                # Built with minconn=0 so that nothing connects here; minconn is then raised to
+                # maxconn because putconn() closes every connection beyond minconn. getconn()
+                # fails instead of waiting, hence one connection per gthread thread.
+                size = self._settings.database_pool_size
+                self._pool = ThreadedConnectionPool(0, size, **self._connection_arguments())
+                self._pool.minconn = size
+            return self._pool
+
+    def acquire(self) -> Connection:
+        """A live connection: pooled ones are pinged, since PostgreSQL may have restarted."""
+        pool = self._get_pool()
+        # Bounded: each attempt either returns or discards one stale pooled connection.
+        for _ in range(self._settings.database_pool_size + 1):
+            connection = pool.getconn()
+            if _is_alive(connection):
+                return connection
+            pool.putconn(connection, close=True)
+        raise psycopg2.OperationalError("no live database connection")
+
+    def release(self, connection: Connection) -> None:
+        broken = connection.closed != 0
+        if not broken and connection.info.transaction_status != TRANSACTION_STATUS_IDLE:
+            try:
+                connection.rollback()
+            except BROKEN_CONNECTION_ERRORS:
+                broken = True
+        self._get_pool().putconn(connection, close=broken)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.closeall()
+                self._pool = None
+
+
+def _is_alive(connection: Connection) -> bool:
+    """Ping; the transaction it opens is the one the request then uses (no extra round trip)."""
+    if connection.closed:
+        return False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except BROKEN_CONNECTION_ERRORS:
+        return False
+    return True
+
+
+def init_database(app: Flask, database: Database) -> None:
+    app.extensions["servicekit.database"] = database
+    app.teardown_appcontext(_release_request_connection)
+
+
+def _database() -> Database:
+    database: Database = current_app.extensions["servicekit.database"]
+    return database
+
+
+def request_connection() -> Connection:
+    if "database_connection" not in g:
+        g.database_connection = _database().acquire()
+    connection: Connection = g.database_connection
+    return connection
+
+
+def _release_request_connection(_error: BaseException | None) -> None:
+    connection = g.pop("database_connection", None)
+    if connection is not None:
+        _database().release(connection)
+
+
+@contextmanager
+def transaction() -> Iterator[Cursor]:
+    """A cursor returning dict rows inside one transaction: commit on success, else roll back."""
+    connection = request_connection()
+    try:
+        with connection.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cursor:
+            yield cursor
+        connection.commit()
+    except BaseException:
+        # A broken connection cannot roll back; release() then drops it from the pool.
+        if not connection.closed:
+            with suppress(*BROKEN_CONNECTION_ERRORS):
+                connection.rollback()
+        raise

@@ -1,0 +1,56 @@
+"""gunicorn settings.
+
+Run: ``gunicorn --config python:servicekit.gunicorn_config '<package>:create_app()'``.
+
+gthread workers: threads share one connection pool per worker, and idle keep-alive connections from
+the gateway wait in the poller instead of holding a thread.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from servicekit.settings import SettingsError
+
+_PORT_DEFAULT = 8000
+
+
+def _integer(name: str, default: int, minimum: int, maximum: int) -> int:
+    raw = os.environ.get(name, "").strip() or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+    if not minimum <= value <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
+    return value
+
+
+bind = f"0.0.0.0:{_integer('PORT', _PORT_DEFAULT, 1, 65535)}"
+worker_class = "gthread"
+workers = _integer("GUNICORN_WORKERS", 2, 1, 64)
+threads = _integer("GUNICORN_THREADS", 4, 1, 256)
+# Pools are built per worker after the fork; preloading would share libpq sockets across forks.
+preload_app = False
+timeout = 30
+# SIGTERM: stop accepting, let in-flight requests finish for up to this long.
+graceful_timeout = 20
+# Longer than nginx's upstream keepalive_timeout (60 s), so nginx, not gunicorn, closes idle
+# connections and never sends a request on a socket gunicorn is closing.
+keepalive = 75
+# The heartbeat file on tmpfs: a slow overlay filesystem must not make workers look hung.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# servicekit writes one JSON line per request itself; gunicorn's access log would duplicate it.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+
+
+def worker_exit(server: Any, worker: Any) -> None:
+    """Close each worker's pool and Redis client on shutdown instead of dropping the sockets."""
+    from servicekit.app import shutdown
+
+    app = getattr(worker, "wsgi", None)
+    if app is not None and hasattr(app, "extensions"):
+        shutdown(app)

@@ -39,7 +39,9 @@ def scratch_directory() -> Iterator[Callable[[str], Path]]:
     root.chmod(0o755)
 
     def make(name: str) -> Path:
-        return Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+        directory = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=root))
+        directory.chmod(0o755)  # traversable by `postgres`; secrets inside are 0600 files
+        return directory
 
     yield make
     shutil.rmtree(root, ignore_errors=True)

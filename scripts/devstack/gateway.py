@@ -87,7 +87,9 @@ class Gateway:
         write_secret(Path(variables["tls_certificate_key"]), self.certificate.private_key_pem)
         config_path = self.base_dir / "gateway.conf"
         config_path.write_text(render_gateway_config(variables))
-        self.server = NginxServer(self.base_dir, config_path, self.https_port).start()
+        # Assigned before start() so a caller can stop an nginx that started but never got ready.
+        self.server = NginxServer(self.base_dir, config_path, self.https_port)
+        self.server.start()
         return self
 
     def stop(self) -> None:

@@ -72,13 +72,29 @@ def spawn(
 
 
 def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
+    """Whether any non-zombie process is left in the group.
+
+    Zombies count as gone: once ``up`` has exited, its servers' parent is whatever adopted them, and
+    that may reap late (or never, in a minimal container), which ``killpg(pgid, 0)`` cannot tell.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
         return True
-    return True
+    return any(_live_member(stat_file, pgid) for stat_file in proc.glob("[0-9]*/stat"))
+
+
+def _live_member(stat_file: Path, pgid: int) -> bool:
+    try:
+        stat = stat_file.read_text()
+    except OSError:
+        return False
+    # Fields after "(comm)": state, ppid, pgrp, ... (proc(5)); comm itself may contain spaces.
+    state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]
+    return state != "Z" and int(pgrp) == pgid
 
 
 def stop_group(

@@ -1,0 +1,226 @@
+"""The whole local stack as plain processes: PostgreSQL, Redis, three services, the gateway.
+
+``LocalStack.up()`` starts everything in dependency order and records each process in
+``state.json`` as soon as it runs, so ``stop_recorded()`` (``python -m scripts.devstack down``) can
+stop it from another Python process, even after a failed ``up``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import ssl
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from scripts.devstack.database import (
+    DEFAULT_APP_USER,
+    DEFAULT_DATABASE,
+    bootstrap_application_database,
+)
+from scripts.devstack.gateway import Gateway
+from scripts.devstack.processes import group_alive, stop_group, write_secret
+from scripts.devstack.servers import (
+    SERVICES_DIR,
+    GunicornServer,
+    PostgresServer,
+    RedisServer,
+    ServerProcess,
+    generate_password,
+)
+from scripts.devstack.tls import self_signed_certificate
+
+PROJECT = "microstack"
+STACK_NAME = "devstack"
+STATE_FILE = "state.json"
+OUTPUTS_FILE = "outputs.json"
+# Service name -> (Python package, folder under services/).
+SERVICE_PACKAGES = {
+    "users": ("user_service", "user-service"),
+    "products": ("product_service", "product-service"),
+    "orders": ("order_service", "order-service"),
+}
+
+
+class StackError(RuntimeError):
+    """The stack could not be brought up (or is already up)."""
+
+
+@dataclass
+class LocalStack:
+    run_dir: Path
+    postgres: PostgresServer | None = field(default=None, repr=False)
+    redis: RedisServer | None = field(default=None, repr=False)
+    services: dict[str, GunicornServer] = field(default_factory=dict, repr=False)
+    gateway: Gateway | None = field(default=None, repr=False)
+    app_password: str = field(default_factory=generate_password, repr=False)
+    _recorded: list[dict[str, Any]] = field(default_factory=list, repr=False)
+
+    @property
+    def outputs_path(self) -> Path:
+        return self.run_dir / OUTPUTS_FILE
+
+    @property
+    def secrets_dir(self) -> Path:
+        return self.run_dir / "secrets"
+
+    def up(self, health_timeout: float = 30.0) -> Path:
+        """Start everything, wait for a healthy gateway, write the outputs document; its path."""
+        if (self.run_dir / STATE_FILE).exists():
+            raise StackError(f"a stack is already recorded in {self.run_dir}; run `down` first")
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_data_tier()
+            self._start_services()
+            self._start_gateway()
+            self._wait_until_healthy(health_timeout)
+            write_secret(self.outputs_path, json.dumps(self.outputs(), indent=2) + "\n")
+        except BaseException:
+            self.down()
+            raise
+        return self.outputs_path
+
+    def down(self) -> None:
+        stop_recorded(self.run_dir)
+        for server in [self.postgres, self.redis, *self.services.values(), self.gateway]:
+            process = _process_of(server) if server is not None else None
+            if process is not None:
+                process.popen.poll()  # reap our own children
+
+    def outputs(self) -> dict[str, Any]:
+        """The stack outputs document (architecture.md), as ``pulumi stack output --json``."""
+        assert self.postgres and self.redis and self.gateway
+        gateway_url = self.gateway.url
+        return {
+            "project": PROJECT,
+            "stack": STACK_NAME,
+            "gateway_url": gateway_url,
+            "gateway_http_url": self.gateway.http_url,
+            "health_url": f"{gateway_url}/api/health",
+            "service_urls": {name: f"{gateway_url}/api/v1/{name}" for name in SERVICE_PACKAGES},
+            "tls_ca_certificate": self.gateway.certificate.certificate_pem,
+            "postgres": {
+                "host": self.postgres.host,
+                "port": self.postgres.port,
+                "database": DEFAULT_DATABASE,
+                "user": DEFAULT_APP_USER,
+            },
+            "postgres_password": self.app_password,
+            "redis": {"host": self.redis.host, "port": self.redis.port},
+            "redis_password": self.redis.password,
+            "images": {},
+            "networks": {},
+            "volumes": {},
+        }
+
+    def _start_data_tier(self) -> None:
+        self.postgres = PostgresServer(self.run_dir / "postgres")
+        self._start_and_record("postgres", self.postgres)
+        self.secrets_dir.mkdir(mode=0o700, exist_ok=True)
+        password_file = write_secret(self.secrets_dir / "database-password", self.app_password)
+        self.postgres.create_database(DEFAULT_DATABASE)
+        bootstrap_application_database(self.postgres, password_file)
+        self.redis = RedisServer(self.run_dir / "redis")
+        self._start_and_record("redis", self.redis)
+        write_secret(self.secrets_dir / "redis-password", self.redis.password)
+
+    def _start_services(self) -> None:
+        environment = self._service_environment()
+        for name, (package, folder) in SERVICE_PACKAGES.items():
+            server = GunicornServer(
+                package, SERVICES_DIR / folder, self.run_dir / "services", environment
+            )
+            self.services[name] = server
+            self._start_and_record(name, server)
+
+    def _start_gateway(self) -> None:
+        upstreams = {name: server.address for name, server in self.services.items()}
+        certificate = self_signed_certificate()
+        self.gateway = Gateway(self.run_dir / "gateway", upstreams, certificate)
+        self._start_and_record("gateway", self.gateway)
+
+    def _service_environment(self) -> dict[str, str]:
+        assert self.postgres and self.redis
+        return {
+            "DATABASE_HOST": self.postgres.host,
+            "DATABASE_PORT": str(self.postgres.port),
+            "DATABASE_NAME": DEFAULT_DATABASE,
+            "DATABASE_USER": DEFAULT_APP_USER,
+            "DATABASE_PASSWORD_FILE": str(self.secrets_dir / "database-password"),
+            "REDIS_HOST": self.redis.host,
+            "REDIS_PORT": str(self.redis.port),
+            "REDIS_PASSWORD_FILE": str(self.secrets_dir / "redis-password"),
+            "LOG_LEVEL": "INFO",
+            "TRUSTED_PROXY_COUNT": "1",
+        }
+
+    def _start_and_record(
+        self, name: str, server: PostgresServer | RedisServer | GunicornServer | Gateway
+    ) -> None:
+        try:
+            server.start()
+        finally:
+            process = _process_of(server)
+            if process is not None:
+                self._record(name, process)
+
+    def _record(self, name: str, process: ServerProcess) -> None:
+        self._recorded.append(
+            {"name": name, "pid": process.pid, "stop_signal": process.stop_signal.name}
+        )
+        state = {"processes": self._recorded}
+        (self.run_dir / STATE_FILE).write_text(json.dumps(state, indent=2) + "\n")
+
+    def _wait_until_healthy(self, timeout: float) -> None:
+        assert self.gateway is not None
+        context = ssl.create_default_context(cadata=self.gateway.certificate.certificate_pem)
+        deadline = time.monotonic() + timeout
+        status = None
+        while time.monotonic() < deadline:
+            status = _health_status(f"{self.gateway.url}/api/health", context)
+            if status == 200:
+                return
+            time.sleep(0.2)
+        raise StackError(f"/api/health answered {status} for {timeout:.0f}s; see {self.run_dir}")
+
+
+def _process_of(
+    server: PostgresServer | RedisServer | GunicornServer | Gateway,
+) -> ServerProcess | None:
+    if isinstance(server, Gateway):
+        return server.server.process if server.server else None
+    return server.process
+
+
+def _health_status(url: str, context: ssl.SSLContext) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=3, context=context) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def recorded_processes(run_dir: Path) -> list[dict[str, Any]]:
+    try:
+        state = json.loads((run_dir / STATE_FILE).read_text())
+    except FileNotFoundError:
+        return []
+    return list(state.get("processes", []))
+
+
+def stop_recorded(run_dir: Path) -> None:
+    """Stop every recorded process group, newest first, then remove the run directory."""
+    for entry in reversed(recorded_processes(run_dir)):
+        stop_group(int(entry["pid"]), signal.Signals[entry["stop_signal"]], timeout=30.0)
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def recorded_status(run_dir: Path) -> dict[str, bool]:
+    return {entry["name"]: group_alive(int(entry["pid"])) for entry in recorded_processes(run_dir)}

@@ -1,0 +1,1 @@
+"""Pulumi components: reusable groups of resources declared more than once."""

@@ -1,0 +1,97 @@
+"""`Service`: one Flask service as a locally built image and a container that waits for health."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pulumi
+import pulumi_docker as docker
+
+from infra import containers
+from infra.naming import StackScope
+
+PORT = 8000
+# The services run unprivileged; group 0 lets them read the 0440 root:root secret files.
+USER = "10001:0"
+IMAGE_TAG = "local"
+
+
+@dataclass(frozen=True)
+class ServiceArgs:
+    """What differs between services; building, running and health are the same for all."""
+
+    folder: str  # the service's folder under the build context, e.g. "user-service"
+    context: Path  # the shared build context (`services/`)
+    source_digest: str  # digest of the files in this service's image (see SourceTree)
+    python_image: str
+    environment: Mapping[str, str]
+    secret_files: Mapping[str, pulumi.Input[str]]  # container path -> secret content
+    networks: Sequence[docker.Network]
+    memory_mb: int
+    scope: StackScope
+    depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+
+
+class Service(pulumi.ComponentResource):
+    """Builds `<folder>/Dockerfile` (never pushed) and runs it on the given networks."""
+
+    image: docker.Image
+    container: docker.Container
+
+    def __init__(
+        self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("microstack:index:Service", name, None, opts)
+        self.image = self._image(name, args)
+        self.container = self._container(name, args)
+        self.register_outputs(
+            {
+                "image_name": self.image.image_name,
+                "image_id": self.image.repo_digest,
+                "container_name": self.container.name,
+            }
+        )
+
+    def _image(self, name: str, args: ServiceArgs) -> docker.Image:
+        return docker.Image(
+            f"{name}-image",
+            # Docker repository names must be lowercase; stack names need not be.
+            image_name=f"{args.scope.name(name).lower()}:{IMAGE_TAG}",
+            build={
+                "context": str(args.context),
+                "dockerfile": str(args.context / args.folder / "Dockerfile"),
+                "args": {"PYTHON_IMAGE": args.python_image, "SOURCE_DIGEST": args.source_digest},
+            },
+            skip_push=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _container(self, name: str, args: ServiceArgs) -> docker.Container:
+        labels = args.scope.labels(name) | {"microstack.source-digest": args.source_digest}
+        return docker.Container(
+            name,
+            name=args.scope.name(name),
+            # The image ID, not the tag: a new image replaces the container, an identical one not.
+            image=self.image.repo_digest,
+            envs=containers.environment(args.environment),
+            uploads=[
+                containers.secret_file(path, args.secret_files[path])
+                for path in sorted(args.secret_files)
+            ],
+            networks_advanced=[containers.attach(network, name) for network in args.networks],
+            user=USER,
+            healthcheck=containers.healthcheck(["CMD", "python", "-m", "servicekit.healthcheck"]),
+            restart=containers.RESTART_POLICY,
+            memory=args.memory_mb,
+            capabilities={"drops": ["ALL"]},
+            security_opts=containers.SECURITY_OPTIONS,
+            labels=[{"label": key, "value": labels[key]} for key in sorted(labels)],
+            wait=True,
+            wait_timeout=containers.WAIT_TIMEOUT_SECONDS,
+            opts=pulumi.ResourceOptions.merge(
+                containers.secret_uploads_option(),
+                pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            ),
+        )

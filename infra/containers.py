@@ -1,0 +1,68 @@
+"""Building blocks shared by every container: one place for restart, health and file rules."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+import pulumi_docker as docker
+
+# Survive engine restarts and crashes, but stay down when an operator stops a container on purpose.
+RESTART_POLICY = "unless-stopped"
+# `pulumi up` returns only once every container is healthy; PostgreSQL's first start runs initdb and
+# the schema, which takes a while on a cold machine.
+WAIT_TIMEOUT_SECONDS = 180
+# Nothing in these containers needs to gain privileges through setuid binaries.
+SECURITY_OPTIONS = ["no-new-privileges:true"]
+
+
+def environment(variables: Mapping[str, str]) -> list[str]:
+    """`KEY=VALUE` entries, sorted so that two evaluations declare identical inputs."""
+    return [f"{key}={variables[key]}" for key in sorted(variables)]
+
+
+def healthcheck(
+    test: Sequence[str], *, start_period: str = "30s"
+) -> docker.ContainerHealthcheckArgs:
+    return docker.ContainerHealthcheckArgs(
+        tests=list(test), interval="5s", timeout="3s", retries=5, start_period=start_period
+    )
+
+
+def secret_file(path: str, content: pulumi.Input[str], *, group: str = "0") -> dict[str, object]:
+    """A file only root and one group can read (0440): secrets are files, never environment.
+
+    `content` must be a secret Output, so it stays encrypted in state and out of diffs.
+    """
+    return {"file": path, "content": content, "owner": "0", "group": group, "permissions": "0440"}
+
+
+def public_file(
+    path: str, content: pulumi.Input[str], *, executable: bool = False
+) -> dict[str, object]:
+    permissions = "0555" if executable else "0444"
+    return {
+        "file": path,
+        "content": content,
+        "owner": "0",
+        "group": "0",
+        "permissions": permissions,
+    }
+
+
+def attach(network: docker.Network, *aliases: str) -> dict[str, object]:
+    return {"name": network.name, "aliases": sorted(aliases)}
+
+
+def published_port(internal: int, external: int, address: str) -> dict[str, object]:
+    return {"internal": internal, "external": external, "ip": address, "protocol": "tcp"}
+
+
+def remote_image(logical: str, reference: str) -> docker.RemoteImage:
+    """A registry base image, kept after `destroy`: other stacks on the engine share it."""
+    return docker.RemoteImage(f"{logical}-image", name=reference, keep_locally=True)
+
+
+def secret_uploads_option() -> pulumi.ResourceOptions:
+    """Uploads hold secret files: mark the property secret, whatever the engine infers."""
+    return pulumi.ResourceOptions(additional_secret_outputs=["uploads"])

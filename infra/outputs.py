@@ -1,0 +1,55 @@
+"""The stack outputs document (docs/architecture.md): the only thing the e2e tests read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pulumi
+
+from infra import postgres, redis
+from infra.components.service import Service
+from infra.config import Settings
+from infra.naming import StackScope
+from infra.network import Networks
+from infra.secrets import Secrets
+from infra.tls import TlsMaterial
+
+
+def url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def stack_outputs(
+    settings: Settings,
+    scope: StackScope,
+    *,
+    networks: Networks,
+    data: tuple[postgres.Postgres, redis.Redis],
+    services: Mapping[str, Service],
+    secrets: Secrets,
+    tls: TlsMaterial,
+) -> dict[str, pulumi.Output[object]]:
+    """One Output per top-level key, so that only the two password keys are secret."""
+    database, cache = data
+    host = url_host(settings.client_host)
+    gateway_url = f"https://{host}:{settings.gateway_https_port}"
+    document: dict[str, pulumi.Input[object]] = {
+        "project": scope.project,
+        "stack": scope.stack,
+        "gateway_url": gateway_url,
+        "gateway_http_url": f"http://{host}:{settings.gateway_http_port}",
+        "health_url": f"{gateway_url}/api/health",
+        "service_urls": {name: f"{gateway_url}/api/v1/{name}" for name in sorted(services)},
+        "tls_ca_certificate": tls.certificate_pem,
+        "postgres": postgres.connection_details(settings),
+        "postgres_password": secrets.postgres_app_password,
+        "redis": redis.connection_details(settings),
+        "redis_password": secrets.redis_password,
+        "images": {
+            name: {"name": services[name].image.image_name, "id": services[name].image.repo_digest}
+            for name in sorted(services)
+        },
+        "networks": {"frontend": networks.frontend.name, "backend": networks.backend.name},
+        "volumes": {"postgres": database.volume.name, "redis": cache.volume.name},
+    }
+    return {key: pulumi.Output.from_input(value) for key, value in document.items()}

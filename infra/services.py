@@ -1,0 +1,85 @@
+"""The three Flask services: three short declarations of one `Service` component."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pulumi
+
+from infra import postgres, redis
+from infra.components.service import PORT, Service, ServiceArgs
+from infra.config import Settings
+from infra.naming import StackScope
+from infra.network import Networks
+from infra.secrets import Secrets
+from infra.sources import SourceTree
+
+DATABASE_PASSWORD_FILE = "/run/secrets/database-password"
+REDIS_PASSWORD_FILE = "/run/secrets/redis-password"
+
+# Logical name (DNS alias, URL segment, output key) -> folder under services/.
+SERVICE_FOLDERS = {
+    "users": "user-service",
+    "products": "product-service",
+    "orders": "order-service",
+}
+
+
+def declare_services(
+    settings: Settings,
+    scope: StackScope,
+    networks: Networks,
+    secrets: Secrets,
+    sources: SourceTree,
+    depends_on: Sequence[pulumi.Resource],
+) -> dict[str, Service]:
+    def service(name: str) -> Service:
+        folder = SERVICE_FOLDERS[name]
+        return Service(
+            name,
+            ServiceArgs(
+                folder=folder,
+                context=sources.services,
+                source_digest=sources.service_source_digest(folder),
+                python_image=settings.python_image,
+                environment=service_environment(settings),
+                secret_files={
+                    DATABASE_PASSWORD_FILE: secrets.postgres_app_password,
+                    REDIS_PASSWORD_FILE: secrets.redis_password,
+                },
+                networks=[networks.frontend, networks.backend],
+                memory_mb=settings.service_memory_mb,
+                scope=scope,
+                depends_on=depends_on,
+            ),
+        )
+
+    return {
+        "users": service("users"),
+        "products": service("products"),
+        "orders": service("orders"),
+    }
+
+
+def service_environment(settings: Settings) -> dict[str, str]:
+    """The servicekit settings contract (docs/architecture.md); passwords arrive as *_FILE paths."""
+    variables = {
+        "DATABASE_HOST": postgres.HOSTNAME,
+        "DATABASE_PORT": str(postgres.PORT),
+        "DATABASE_NAME": postgres.DATABASE,
+        "DATABASE_USER": postgres.APP_USER,
+        "DATABASE_PASSWORD_FILE": DATABASE_PASSWORD_FILE,
+        "REDIS_HOST": redis.HOSTNAME,
+        "REDIS_PORT": str(redis.PORT),
+        "REDIS_PASSWORD_FILE": REDIS_PASSWORD_FILE,
+        "CACHE_ITEM_TTL_SECONDS": str(settings.cache_item_ttl_seconds),
+        "CACHE_LIST_TTL_SECONDS": str(settings.cache_list_ttl_seconds),
+        "LOG_LEVEL": settings.log_level,
+        "TRUSTED_PROXY_COUNT": "1",
+        "PORT": str(PORT),
+        "GUNICORN_WORKERS": str(settings.gunicorn_workers),
+        "GUNICORN_THREADS": str(settings.gunicorn_threads),
+    }
+    if settings.cors_allowed_origins:
+        variables["CORS_ALLOWED_ORIGINS"] = ",".join(settings.cors_allowed_origins)
+    return variables

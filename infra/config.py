@@ -35,7 +35,7 @@ DEFAULTS: dict[str, str] = {
     "postgresImage": "postgres:16.4-bookworm",
     "redisImage": "redis:7.4.1-bookworm",
     "nginxImage": "nginx:1.27.2-bookworm",
-    "pythonImage": "python:3.11.10-slim-bookworm",
+    "pythonImage": "python:3.11.11-slim-bookworm",
     "cacheItemTtlSeconds": "300",
     "cacheListTtlSeconds": "60",
     "gunicornWorkers": "2",

@@ -7,11 +7,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# Never part of an image's meaning: caches and editor droppings differ between machines and runs.
+# What services/.dockerignore keeps out of the build context, plus editor droppings: caches and
+# local environments differ between machines and runs and are never part of an image's meaning.
 _IGNORED_DIRECTORIES = frozenset(
-    {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "venv", ".git"}
+    {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "venv", ".git", "tests"}
 )
-_IGNORED_SUFFIXES = (".pyc", ".pyo", ".swp", "~")
+_IGNORED_SUFFIXES = (".pyc", ".pyo", ".pyd", ".swp", "~")
+_IGNORED_NAMES = frozenset({".env"})
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,14 @@ class SourceTree:
 def _image_files(context: Path, excluded_top_level: set[str]) -> Iterator[Path]:
     for path in sorted(context.rglob("*")):
         relative = path.relative_to(context)
-        if relative.parts[0] in excluded_top_level or _IGNORED_DIRECTORIES & set(relative.parts):
+        directories = relative.parts[:-1]
+        if relative.parts[0] in excluded_top_level or _IGNORED_DIRECTORIES & set(directories):
             continue
-        if path.is_file() and not path.name.endswith(_IGNORED_SUFFIXES):
+        if any(part.endswith(".egg-info") for part in directories):
+            continue
+        if (
+            path.is_file()
+            and path.name not in _IGNORED_NAMES
+            and not path.name.endswith(_IGNORED_SUFFIXES)
+        ):
             yield path

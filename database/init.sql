@@ -43,6 +43,7 @@ CREATE INDEX orders_user_id_idx ON orders (user_id);
 CREATE INDEX orders_product_id_idx ON orders (product_id);
 CREATE INDEX orders_status_idx ON orders (status);
 
+-- BEGIN SAMPLE DATA (tests reload this section between tests: keep it self-contained)
 INSERT INTO users (id, username, email) VALUES
     (1, 'alice', 'alice@example.com'),
     (2, 'bob', 'bob@example.com'),
@@ -75,5 +76,6 @@ INSERT INTO orders (id, user_id, product_id, quantity, unit_price, total_price, 
 SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users));
 SELECT setval(pg_get_serial_sequence('products', 'id'), (SELECT max(id) FROM products));
 SELECT setval(pg_get_serial_sequence('orders', 'id'), (SELECT max(id) FROM orders));
+-- END SAMPLE DATA
 
 COMMIT;

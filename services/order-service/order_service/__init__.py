@@ -1,0 +1,29 @@
+"""order-service: orders, which take stock from products in the same transaction."""
+
+from __future__ import annotations
+
+from flask_openapi3 import OpenAPI
+from servicekit.app import create_service_app
+from servicekit.settings import Settings
+
+from order_service.routes import orders_api
+
+SERVICE_NAME = "orders"
+
+
+def create_app(settings: Settings | None = None) -> OpenAPI:
+    return create_service_app(
+        settings or Settings.from_env(SERVICE_NAME),
+        import_name=__name__,
+        title="microstack order-service",
+        apis=[orders_api],
+        count_query="""
+            SELECT count(*) AS orders,
+                   count(*) FILTER (WHERE status = 'pending') AS pending,
+                   count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
+                   count(*) FILTER (WHERE status = 'shipped') AS shipped,
+                   count(*) FILTER (WHERE status = 'delivered') AS delivered,
+                   count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+            FROM orders
+        """,
+    )

@@ -1,0 +1,69 @@
+"""Request and response models: they validate input and generate the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field, model_validator
+from servicekit.validation import (
+    MAX_INTEGER,
+    EntityId,
+    Money,
+    PageQuery,
+    RequestBody,
+    free_text,
+    single_line_text,
+)
+
+ProductName = single_line_text(200)
+Category = single_line_text(50)
+Description = free_text(2000)
+
+
+class CreateProduct(RequestBody):
+    name: ProductName
+    description: Description = ""
+    category: Category
+    price: Money
+    stock: int = Field(0, ge=0, le=MAX_INTEGER)
+
+
+class StockChange(RequestBody):
+    """Either set the stock (``{"stock": 12}``) or adjust it (``{"delta": -3}``), never both."""
+
+    stock: int | None = Field(None, ge=0, le=MAX_INTEGER, description="new absolute stock")
+    delta: int | None = Field(
+        None, ge=-MAX_INTEGER, le=MAX_INTEGER, description="units to add (negative: remove)"
+    )
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> StockChange:
+        if (self.stock is None) == (self.delta is None):
+            raise ValueError("give exactly one of 'stock' or 'delta'")
+        return self
+
+
+class Product(BaseModel):
+    id: int
+    name: str
+    description: str
+    category: str
+    price: Money
+    stock: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProductList(BaseModel):
+    items: list[Product]
+    limit: int
+    offset: int
+    total: int
+
+
+class ProductPath(BaseModel):
+    product_id: EntityId
+
+
+class ProductQuery(PageQuery):
+    category: Category | None = Field(None, description="only this category")

@@ -1,0 +1,110 @@
+"""`/api/v1/products`: thin routes, with the SQL next to the function that runs it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_openapi3 import APIBlueprint, Tag
+from servicekit.cache import current_cache
+from servicekit.database import transaction
+from servicekit.errors import Conflict, NotFound
+from servicekit.queries import fetch_item, fetch_page, serialise
+
+from product_service.models import (
+    CreateProduct,
+    Product,
+    ProductList,
+    ProductPath,
+    ProductQuery,
+    StockChange,
+)
+
+ENTITY = "product"
+products_api = APIBlueprint(
+    "products", __name__, url_prefix="/api/v1/products", abp_tags=[Tag(name="products")]
+)
+
+_COLUMNS = "id, name, description, category, price, stock, created_at, updated_at"
+
+
+@products_api.get("", responses={200: ProductList})
+def list_products(query: ProductQuery) -> dict[str, Any]:
+    return current_cache().listing(ENTITY, query.model_dump(), lambda: load_products(query))
+
+
+@products_api.get("/<product_id>", responses={200: Product})
+def get_product(path: ProductPath) -> dict[str, Any]:
+    return current_cache().item(ENTITY, path.product_id, lambda: load_product(path.product_id))
+
+
+@products_api.post("", responses={201: Product})
+def create_product(body: CreateProduct) -> tuple[dict[str, Any], int, dict[str, str]]:
+    product = insert_product(body)
+    current_cache().invalidate(ENTITY)
+    return product, 201, {"Location": f"/api/v1/products/{product['id']}"}
+
+
+@products_api.patch("/<product_id>/stock", responses={200: Product})
+def change_stock(path: ProductPath, body: StockChange) -> dict[str, Any]:
+    product = update_stock(path.product_id, body)
+    current_cache().invalidate(ENTITY, path.product_id)
+    return product
+
+
+def load_products(query: ProductQuery) -> dict[str, Any]:
+    # psycopg2 sends literals, so the planner folds `NULL IS NULL` away and can use the index.
+    where = "WHERE (%(category)s::text IS NULL OR category = %(category)s)"
+    return fetch_page(
+        f"SELECT {_COLUMNS} FROM products {where} ORDER BY id LIMIT %(limit)s OFFSET %(offset)s",
+        f"SELECT count(*) AS total FROM products {where}",
+        {"category": query.category},
+        query,
+        Product,
+    )
+
+
+def load_product(product_id: int) -> dict[str, Any]:
+    sql = f"SELECT {_COLUMNS} FROM products WHERE id = %(id)s"
+    return fetch_item(sql, {"id": product_id}, Product, ENTITY)
+
+
+def insert_product(body: CreateProduct) -> dict[str, Any]:
+    sql = f"""
+        INSERT INTO products (name, description, category, price, stock)
+        VALUES (%(name)s, %(description)s, %(category)s, %(price)s, %(stock)s)
+        RETURNING {_COLUMNS}
+    """
+    with transaction() as cursor:
+        cursor.execute(sql, body.model_dump())
+        row = cursor.fetchone()
+    return serialise(Product, row)
+
+
+def update_stock(product_id: int, change: StockChange) -> dict[str, Any]:
+    """One conditional UPDATE: concurrent changes queue on the row lock and re-check the bounds."""
+    # bigint arithmetic so that an out-of-range result is refused here instead of overflowing.
+    new_stock = "%(stock)s" if change.stock is not None else "stock::bigint + %(delta)s"
+    sql = f"""
+        UPDATE products SET stock = {new_stock}, updated_at = now()
+        WHERE id = %(id)s AND {new_stock} BETWEEN 0 AND 2147483647
+        RETURNING {_COLUMNS}
+    """
+    with transaction() as cursor:
+        cursor.execute(sql, {"id": product_id, **change.model_dump()})
+        row = cursor.fetchone()
+        if row is None:
+            raise _stock_refused(cursor, product_id, change)
+    return serialise(Product, row)
+
+
+def _stock_refused(cursor: Any, product_id: int, change: StockChange) -> Exception:
+    cursor.execute("SELECT stock FROM products WHERE id = %(id)s", {"id": product_id})
+    current = cursor.fetchone()
+    if current is None:
+        return NotFound(f"product {product_id} not found", {"entity": ENTITY, "id": product_id})
+    return Conflict(
+        f"Insufficient stock for product {product_id}: {current['stock']} available, "
+        f"cannot apply a change of {change.delta}",
+        {"field": "delta", "available": current["stock"], "delta": change.delta},
+        code="insufficient_stock",
+    )

@@ -1,0 +1,68 @@
+"""Fixtures for the Pulumi program's mock tests: evaluate the real program, record its resources."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.pulumi_program import ProgramRun, RecordedResource, RecordingMocks, run_program
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+# Mock secret values all start with this (tests/support/pulumi_program.py), so a scan can find them.
+MOCK_SECRET_MARKER = "mocksecret"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation of the program: what it declared and what it exported."""
+
+    mocks: RecordingMocks
+    run: ProgramRun
+
+    @property
+    def outputs(self) -> dict[str, Any]:
+        return self.run.outputs
+
+    def resource(self, name: str) -> RecordedResource:
+        return self.mocks.named(name)
+
+    def of_type(self, resource_type: str) -> list[RecordedResource]:
+        return [r for r in self.mocks.of_type(resource_type) if r.custom]
+
+    def containers(self) -> dict[str, RecordedResource]:
+        return {r.name: r for r in self.of_type("docker:index/container:Container")}
+
+
+Evaluate = Callable[..., Evaluation]
+
+
+def evaluate_program(config: Mapping[str, Any] | None = None, **options: Any) -> Evaluation:
+    mocks = RecordingMocks()
+    run = run_program(mocks, config or {}, **options)
+    return Evaluation(mocks=mocks, run=run)
+
+
+@pytest.fixture
+def evaluate() -> Evaluate:
+    return evaluate_program
+
+
+@pytest.fixture(scope="module")
+def default_evaluation() -> Evaluation:
+    """The dev stack with every default, evaluated once per module (an evaluation takes ~0.3 s)."""
+    return evaluate_program()
+
+
+@pytest.fixture
+def source_copy(tmp_path: Path) -> Iterator[Path]:
+    """A copy of the files the program reads, so a test can change one service's code safely."""
+    root = tmp_path / "checkout"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache")
+    for folder in ("services", "nginx", "database"):
+        shutil.copytree(REPOSITORY / folder, root / folder, ignore=ignore)
+    yield root

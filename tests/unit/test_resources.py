@@ -1,0 +1,231 @@
+"""What the program declares: each resource with the right image, env, networks, mounts, health."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from infra.sources import SourceTree
+from tests.support.pulumi_program import unwrap_secrets
+from tests.unit.conftest import Evaluate, Evaluation
+
+SERVICES = ("users", "products", "orders")
+CONTAINERS = {"postgres", "redis", "gateway", *SERVICES}
+
+
+def test_declares_exactly_the_expected_resources(default_evaluation: Evaluation) -> None:
+    declared = Counter(r.type for r in default_evaluation.mocks.resources)
+    assert declared == {
+        "docker:index/network:Network": 2,
+        "docker:index/volume:Volume": 2,
+        "docker:index/remoteImage:RemoteImage": 3,
+        "docker:index/image:Image": 3,
+        "docker:index/container:Container": 6,
+        "microstack:index:Service": 3,
+        "random:index/randomPassword:RandomPassword": 3,
+        "tls:index/privateKey:PrivateKey": 1,
+        "tls:index/selfSignedCert:SelfSignedCert": 1,
+    }
+    assert set(default_evaluation.containers()) == CONTAINERS
+
+
+def test_docker_names_are_stack_scoped_and_labelled(evaluate: Evaluate) -> None:
+    evaluation = evaluate(project="microstack", stack="review-42")
+    docker_objects = [
+        r
+        for r in evaluation.mocks.resources
+        if r.type
+        in {
+            "docker:index/network:Network",
+            "docker:index/volume:Volume",
+            "docker:index/container:Container",
+        }
+    ]
+    assert len(docker_objects) == 10
+    for resource in docker_objects:
+        assert resource.inputs["name"].startswith("microstack-review-42-"), resource.name
+        labels = {item["label"]: item["value"] for item in resource.inputs["labels"]}
+        assert labels["microstack.project"] == "microstack", resource.name
+        assert labels["microstack.stack"] == "review-42", resource.name
+    images = [r.inputs["imageName"] for r in evaluation.of_type("docker:index/image:Image")]
+    assert sorted(images) == [f"microstack-review-42-{name}:local" for name in sorted(SERVICES)]
+
+
+def test_backend_network_is_internal_and_frontend_is_not(default_evaluation: Evaluation) -> None:
+    assert default_evaluation.resource("backend-network").inputs["internal"] is True
+    assert default_evaluation.resource("frontend-network").inputs["internal"] is False
+
+
+def networks_of(evaluation: Evaluation, container: str) -> dict[str, list[str]]:
+    attached = evaluation.resource(container).inputs["networksAdvanced"]
+    return {item["name"]: item.get("aliases", []) for item in attached}
+
+
+def test_stores_join_only_the_backend_and_publish_nothing_by_default(
+    default_evaluation: Evaluation,
+) -> None:
+    for store in ("postgres", "redis"):
+        assert networks_of(default_evaluation, store) == {"microstack-dev-backend": [store]}
+        assert not default_evaluation.resource(store).inputs.get("ports")
+
+
+def test_services_join_both_networks_under_their_own_name(default_evaluation: Evaluation) -> None:
+    for service in SERVICES:
+        assert networks_of(default_evaluation, service) == {
+            "microstack-dev-frontend": [service],
+            "microstack-dev-backend": [service],
+        }
+        assert not default_evaluation.resource(service).inputs.get("ports")
+
+
+def test_only_the_gateway_publishes_and_only_on_the_bind_address(evaluate: Evaluate) -> None:
+    evaluation = evaluate({"gatewayBindAddress": "127.0.0.2", "gatewayHttpsPort": 9443})
+    publishing = {n for n, c in evaluation.containers().items() if c.inputs.get("ports")}
+    assert publishing == {"gateway"}
+    ports = evaluation.resource("gateway").inputs["ports"]
+    assert sorted((p["ip"], p["external"], p["internal"]) for p in ports) == [
+        ("127.0.0.2", 8080, 8080),
+        ("127.0.0.2", 9443, 8443),
+    ]
+    assert networks_of(evaluation, "gateway") == {"microstack-dev-frontend": ["gateway"]}
+
+
+def test_published_stores_bind_the_configured_address_and_port(evaluate: Evaluate) -> None:
+    evaluation = evaluate(
+        {"publishPostgres": True, "postgresHostPort": 15432, "publishRedis": True}
+    )
+    for store, internal, external in (("postgres", 5432, 15432), ("redis", 6379, 6379)):
+        (port,) = evaluation.resource(store).inputs["ports"]
+        assert (port["ip"], port["internal"], port["external"]) == ("127.0.0.1", internal, external)
+        # Docker publishes nothing for a container on internal networks only.
+        assert networks_of(evaluation, store) == {
+            "microstack-dev-backend": [store],
+            "microstack-dev-published": [],
+        }
+    assert evaluation.resource("published-network").inputs["internal"] is False
+    assert evaluation.outputs["postgres"] | evaluation.outputs["redis"] == {
+        "host": "127.0.0.1",
+        "port": 6379,
+        "database": "microstack",
+        "user": "microstack_app",
+    }
+
+
+def test_service_images_are_built_locally_from_the_shared_context(
+    default_evaluation: Evaluation,
+) -> None:
+    context = SourceTree.of_repository().services
+    for name, folder in (("users", "user"), ("products", "product"), ("orders", "order")):
+        image = default_evaluation.resource(f"{name}-image").inputs
+        assert image["skipPush"] is True
+        assert image["build"]["context"] == str(context)
+        assert image["build"]["dockerfile"] == str(context / f"{folder}-service" / "Dockerfile")
+        assert image["build"]["args"]["PYTHON_IMAGE"] == "python:3.11.11-slim-bookworm"
+        assert len(image["build"]["args"]["SOURCE_DIGEST"]) == 64
+        # The container runs exactly the image ID this build produced.
+        container = default_evaluation.resource(name).inputs
+        assert container["image"] == default_evaluation.outputs["images"][name]["id"]
+
+
+def test_services_run_unprivileged_with_the_contract_environment(
+    default_evaluation: Evaluation,
+) -> None:
+    for name in SERVICES:
+        service = default_evaluation.resource(name).inputs
+        assert service["user"] == "10001:0"
+        assert service["capabilities"] == {"drops": ["ALL"]}
+        env = dict(entry.split("=", 1) for entry in service["envs"])
+        assert service["envs"] == sorted(service["envs"])
+        assert env["DATABASE_HOST"] == "postgres" and env["DATABASE_USER"] == "microstack_app"
+        assert env["REDIS_HOST"] == "redis" and env["PORT"] == "8000"
+        assert env["DATABASE_PASSWORD_FILE"] == "/run/secrets/database-password"
+        assert env["REDIS_PASSWORD_FILE"] == "/run/secrets/redis-password"
+        assert (env["GUNICORN_WORKERS"], env["GUNICORN_THREADS"]) == ("2", "4")
+        assert not any(key.endswith("PASSWORD") for key in env)
+        uploads = unwrap_secrets(service["uploads"])
+        assert {u["file"]: u["permissions"] for u in uploads} == {
+            "/run/secrets/database-password": "0440",
+            "/run/secrets/redis-password": "0440",
+        }
+
+
+def test_every_container_waits_for_health_and_restarts(default_evaluation: Evaluation) -> None:
+    expected_checks = {
+        "postgres": ["CMD", "pg_isready"],
+        "redis": ["CMD-SHELL"],
+        "gateway": ["CMD", "bash"],
+        **{name: ["CMD", "python", "-m", "servicekit.healthcheck"] for name in SERVICES},
+    }
+    for name, container in default_evaluation.containers().items():
+        inputs = container.inputs
+        assert inputs["restart"] == "unless-stopped", name
+        assert inputs["wait"] is True and inputs["waitTimeout"] >= 60, name
+        tests = inputs["healthcheck"]["tests"]
+        assert tests[: len(expected_checks[name])] == expected_checks[name], name
+        assert inputs["memory"] >= 32, name
+        assert "no-new-privileges:true" in inputs["securityOpts"], name
+
+
+def test_postgres_follows_the_official_image_contract(default_evaluation: Evaluation) -> None:
+    postgres = default_evaluation.resource("postgres").inputs
+    env = dict(entry.split("=", 1) for entry in postgres["envs"])
+    assert env == {
+        "POSTGRES_USER": "postgres",
+        "POSTGRES_DB": "microstack",
+        "POSTGRES_PASSWORD_FILE": "/run/secrets/postgres-superuser-password",
+        "APP_DB_USER": "microstack_app",
+        "APP_DB_PASSWORD_FILE": "/run/secrets/postgres-app-password",
+    }
+    uploads = {u["file"]: u for u in unwrap_secrets(postgres["uploads"])}
+    init = uploads["/docker-entrypoint-initdb.d/10-init.sql"]
+    assert init["content"] == (SourceTree.of_repository().root / "database/init.sql").read_text()
+    assert uploads["/docker-entrypoint-initdb.d/20-create-app-role.sh"]["permissions"] == "0555"
+    for secret in ("superuser", "app"):
+        upload = uploads[f"/run/secrets/postgres-{secret}-password"]
+        assert (upload["permissions"], upload["group"]) == ("0440", "999")
+    assert postgres["volumes"] == [
+        {"volumeName": "microstack-dev-postgres-data", "containerPath": "/var/lib/postgresql/data"}
+    ]
+    assert "--host=127.0.0.1" in postgres["healthcheck"]["tests"]
+
+
+def test_redis_requires_a_password_and_keeps_an_append_only_file(
+    default_evaluation: Evaluation,
+) -> None:
+    redis = default_evaluation.resource("redis").inputs
+    (config,) = unwrap_secrets(redis["uploads"])
+    assert config["file"] == "/usr/local/etc/redis/redis.conf"
+    assert redis["command"] == ["redis-server", config["file"]]
+    lines = config["content"].splitlines()
+    assert "appendonly yes" in lines
+    assert "requirepass " + default_evaluation.outputs["redis_password"] in lines
+    assert redis["volumes"] == [
+        {"volumeName": "microstack-dev-redis-data", "containerPath": "/data"}
+    ]
+
+
+def test_gateway_config_is_rendered_from_the_template_with_every_upstream(
+    default_evaluation: Evaluation,
+) -> None:
+    gateway = default_evaluation.resource("gateway").inputs
+    uploads = {u["file"]: u for u in unwrap_secrets(gateway["uploads"])}
+    config = uploads["/etc/nginx/gateway.conf"]["content"]
+    assert "-c /etc/nginx/gateway.conf" in gateway["command"][-1]
+    for name in SERVICES:
+        assert f"server {name}:8000;" in config
+    assert "listen 0.0.0.0:8443 ssl" in config
+    assert "ssl_certificate_key /etc/nginx/tls/gateway.key;" in config
+    assert uploads["/etc/nginx/tls/gateway.key"]["permissions"] == "0440"
+    assert (
+        uploads["/etc/nginx/tls/gateway.crt"]["content"]
+        == (default_evaluation.outputs["tls_ca_certificate"])
+    )
+    assert "health.aggregate" in config and "/etc/nginx/njs/health.js" in uploads
+
+
+def test_redirects_name_the_public_https_port(evaluate: Evaluate) -> None:
+    gateway = evaluate({"gatewayHttpsPort": 9443}).resource("gateway").inputs
+    uploads = {u["file"]: u for u in unwrap_secrets(gateway["uploads"])}
+    config = uploads["/etc/nginx/gateway.conf"]["content"]
+    # Inside the container nginx listens on 8443; clients are redirected to the published port.
+    assert "listen 0.0.0.0:8443 ssl" in config
+    assert "return 301 https://$host:9443$request_uri;" in config

@@ -1,18 +1,19 @@
 """Pulumi entry point: read the config, declare the platform, export the outputs document."""
 
+import os
 import sys
-from pathlib import Path
 
-# The CLI runs this folder as a script, so only infra/ is on sys.path; the program imports itself as
-# the `infra` package from the repository root, exactly as the tests and the engine harness do.
-_REPOSITORY_ROOT = str(Path(__file__).resolve().parent.parent)
-if _REPOSITORY_ROOT not in sys.path:
-    sys.path.insert(0, _REPOSITORY_ROOT)
+# The CLI runs this folder as a script (runpy, cwd = infra/), which puts infra/ itself first on
+# sys.path: its modules would then shadow top-level packages of the same name. Import the program as
+# the `infra` package from the repository root instead, exactly as the tests and the harness do.
+_PROGRAM_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry) != _PROGRAM_DIRECTORY]
+sys.path.insert(0, os.path.dirname(_PROGRAM_DIRECTORY))
 
 import pulumi  # noqa: E402
 
 from infra.config import load_settings  # noqa: E402
-from infra.platform import declare_platform  # noqa: E402
+from infra.program import declare_platform  # noqa: E402
 
 for key, value in declare_platform(load_settings()).items():
     pulumi.export(key, value)

@@ -9,9 +9,9 @@ import pulumi
 from infra import postgres, redis
 from infra.components.service import Service
 from infra.config import Settings
+from infra.credentials import Secrets
 from infra.naming import StackScope
 from infra.network import Networks
-from infra.secrets import Secrets
 from infra.tls import TlsMaterial
 
 

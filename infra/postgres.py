@@ -14,9 +14,9 @@ import pulumi_docker as docker
 
 from infra import containers
 from infra.config import Settings
+from infra.credentials import Secrets
 from infra.naming import StackScope
 from infra.network import Networks
-from infra.secrets import Secrets
 from infra.sources import SourceTree
 
 HOSTNAME = "postgres"

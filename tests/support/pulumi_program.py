@@ -1,4 +1,4 @@
-"""Run the real Pulumi program (`infra.platform.declare_platform`) under any `pulumi.runtime.Mocks`.
+"""Run the real Pulumi program (`infra.program.declare_platform`) under any `pulumi.runtime.Mocks`.
 
 The mock unit tests and the Docker engine harness both go through `run_program`, so the topology is
 declared in one place (infra/) and only what happens to each resource differs.
@@ -50,7 +50,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from infra.config import load_settings
-from infra.platform import declare_platform
+from infra.program import declare_platform
 from infra.sources import SourceTree
 from infra.validation import NAMESPACE
 

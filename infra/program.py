@@ -6,13 +6,13 @@ from __future__ import annotations
 import pulumi
 
 from infra.config import Settings
+from infra.credentials import declare_secrets
 from infra.gateway import declare_gateway
 from infra.naming import StackScope
 from infra.network import declare_networks
 from infra.outputs import stack_outputs
 from infra.postgres import declare_postgres
 from infra.redis import declare_redis
-from infra.secrets import declare_secrets
 from infra.services import declare_services
 from infra.sources import SourceTree
 from infra.tls import declare_tls

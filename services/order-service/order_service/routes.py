@@ -139,7 +139,7 @@ def _take_stock(cursor: Cursor, params: dict[str, Any]) -> Any:
         available = cursor.fetchone()["stock"]
         raise Conflict(
             f"Insufficient stock for product {params['product_id']}: "
-            f"{available} available, {params['quantity']} requested",
+            f"quantity {params['quantity']} requested, {available} available",
             {"field": "quantity", "available": available, "requested": params["quantity"]},
             code="insufficient_stock",
         )

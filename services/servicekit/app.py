@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from flask import Response, jsonify, request
 from flask_cors import CORS
 from flask_openapi3 import APIBlueprint, Info, OpenAPI
+from werkzeug.exceptions import BadRequest
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from servicekit.cache import Cache
@@ -105,5 +106,10 @@ def _parse_json_body() -> None:
     flask-openapi3 reads bodies with ``get_json(silent=True)``, which would turn all three into a
     vague 422; parsing here first makes werkzeug raise the precise error (and caches the result).
     """
-    if request.method in _METHODS_WITH_BODY and request.routing_exception is None:
+    if request.method not in _METHODS_WITH_BODY or request.routing_exception is not None:
+        return
+    try:
         request.get_json()
+    except RecursionError:
+        # json.loads recurses per nesting level; a body of 100k "[" would otherwise be a 500.
+        raise BadRequest("Failed to decode JSON object: nested too deeply") from None

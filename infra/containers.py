@@ -32,9 +32,16 @@ def healthcheck(
 def secret_file(path: str, content: pulumi.Input[str], *, group: str = "0") -> dict[str, object]:
     """A file only root and one group can read (0440): secrets are files, never environment.
 
-    `content` must be a secret Output, so it stays encrypted in state and out of diffs.
+    The content is marked secret here, whatever the caller passed, so it stays encrypted in state
+    and shows as [secret] in diffs.
     """
-    return {"file": path, "content": content, "owner": "0", "group": group, "permissions": "0440"}
+    return {
+        "file": path,
+        "content": pulumi.Output.secret(content),
+        "owner": "0",
+        "group": group,
+        "permissions": "0440",
+    }
 
 
 def public_file(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -32,8 +33,9 @@ class StackScope:
             "microstack.stack": self.stack,
         }
 
-    def label_list(self, component: str) -> list[dict[str, str]]:
+    def label_list(
+        self, component: str, extra: Mapping[str, str] | None = None
+    ) -> list[dict[str, str]]:
         """The provider's `labels` shape (label/value pairs), sorted so inputs are stable."""
-        return [
-            {"label": key, "value": value} for key, value in sorted(self.labels(component).items())
-        ]
+        labels = self.labels(component) | dict(extra or {})
+        return [{"label": key, "value": labels[key]} for key in sorted(labels)]

@@ -69,7 +69,6 @@ class Service(pulumi.ComponentResource):
         )
 
     def _container(self, name: str, args: ServiceArgs) -> docker.Container:
-        labels = args.scope.labels(name) | {"microstack.source-digest": args.source_digest}
         return docker.Container(
             name,
             name=args.scope.name(name),
@@ -87,7 +86,7 @@ class Service(pulumi.ComponentResource):
             memory=args.memory_mb,
             capabilities={"drops": ["ALL"]},
             security_opts=containers.SECURITY_OPTIONS,
-            labels=[{"label": key, "value": labels[key]} for key in sorted(labels)],
+            labels=args.scope.label_list(name, {"microstack.source-digest": args.source_digest}),
             wait=True,
             wait_timeout=containers.WAIT_TIMEOUT_SECONDS,
             opts=pulumi.ResourceOptions.merge(

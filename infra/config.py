@@ -7,6 +7,7 @@ allowed values are listed in Pulumi.dev.yaml and docs/architecture.md.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 import pulumi
@@ -127,8 +128,8 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
         postgres_memory_mb=_memory("postgresMemoryMb", raw("postgresMemoryMb")),
         redis_memory_mb=_memory("redisMemoryMb", raw("redisMemoryMb")),
         gateway_memory_mb=_memory("gatewayMemoryMb", raw("gatewayMemoryMb")),
-        tls_certificate=config.get_secret("tlsCertificate"),
-        tls_private_key=config.get_secret("tlsPrivateKey"),
+        tls_certificate=_pem_secret(config, "tlsCertificate", "CERTIFICATE"),
+        tls_private_key=_pem_secret(config, "tlsPrivateKey", "PRIVATE KEY"),
     )
     _check_published_ports(settings)
     if (settings.tls_certificate is None) != (settings.tls_private_key is None):
@@ -137,6 +138,19 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
             missing, "tlsCertificate and tlsPrivateKey to be set together (or neither)"
         )
     return settings
+
+
+def _pem_secret(config: pulumi.Config, key: str, block: str) -> pulumi.Output[str] | None:
+    """A PEM value from secret config, checked here so a wrong paste fails the preview, not nginx.
+
+    The value is read in the clear only for this check and never appears in the error message.
+    """
+    value = config.get(key)
+    if value is None:
+        return None
+    if not re.search(rf"-----BEGIN ([A-Z]+ )?{block}-----", value):
+        raise ConfigError(key, f"a PEM {block} block (set with `pulumi config set --secret`)")
+    return pulumi.Output.secret(value)
 
 
 def _memory(key: str, raw: str) -> int:

@@ -106,3 +106,19 @@ def test_every_default_is_documented_in_the_dev_stack_file() -> None:
     assert set(documented) == set(DEFAULTS)
     for key, default in DEFAULTS.items():
         assert documented[key].strip('"') == default, key
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("tlsCertificate", "not a certificate"), ("tlsPrivateKey", "hunter2-private-value")],
+)
+def test_malformed_pem_is_refused_without_echoing_it(
+    evaluate: Evaluate, key: str, value: str
+) -> None:
+    pair = {
+        "tlsCertificate": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+        "tlsPrivateKey": "-----BEGIN EC PRIVATE KEY-----\nx\n-----END EC PRIVATE KEY-----\n",
+    }
+    with pytest.raises(ConfigError, match=f"microstack:{key}: expected a PEM") as failure:
+        evaluate(pair | {key: value})
+    assert value not in str(failure.value)

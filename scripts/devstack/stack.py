@@ -86,11 +86,26 @@ class LocalStack:
         return self.outputs_path
 
     def down(self) -> None:
+        """Stop the servers this object holds (newest first), then anything else recorded."""
+        for server in reversed(self._held().values()):
+            if server is not None:
+                server.stop()
         stop_recorded(self.run_dir)
-        for server in [self.postgres, self.redis, *self.services.values(), self.gateway]:
-            process = _process_of(server) if server is not None else None
-            if process is not None:
-                process.popen.poll()  # reap our own children
+
+    def restart(self, name: str) -> None:
+        """Stop and start one part on the same port ("redis", "users", ...): tests that stop one."""
+        server = self._held()[name]
+        assert server is not None, f"{name} was never started"
+        server.stop()
+        self._start_and_record(name, server)
+
+    def _held(self) -> dict[str, PostgresServer | RedisServer | GunicornServer | Gateway | None]:
+        return {
+            "postgres": self.postgres,
+            "redis": self.redis,
+            **self.services,
+            "gateway": self.gateway,
+        }
 
     def outputs(self) -> dict[str, Any]:
         """The stack outputs document (architecture.md), as ``pulumi stack output --json``."""

@@ -1,0 +1,139 @@
+"""A service under gunicorn: PostgreSQL outages, start-up order, shutdown, healthcheck, logs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from scripts.devstack.database import bootstrap_application_database
+from scripts.devstack.servers import SERVICES_DIR, GunicornServer, PostgresServer
+
+StartService = Callable[..., GunicornServer]
+HEALTH_DEADLINE_SECONDS = 2.0
+
+
+@pytest.fixture
+def own_postgres(
+    scratch_directory: Callable[[str], Path], app_role_password_file: Path
+) -> Iterator[PostgresServer]:
+    """A PostgreSQL this test may stop: the suite's shared server must stay up."""
+    server = PostgresServer(scratch_directory("postgres-outage")).start()
+    server.create_database("microstack")
+    bootstrap_application_database(server, app_role_password_file)
+    yield server
+    server.stop()
+
+
+def container_healthcheck(port: int) -> int:
+    """`python -m servicekit.healthcheck`, as the image's HEALTHCHECK runs it."""
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(SERVICES_DIR)}
+    command = [sys.executable, "-m", "servicekit.healthcheck"]
+    return subprocess.run(command, env=env, capture_output=True, timeout=10, check=False).returncode
+
+
+def wait_for_health(url: str, attempts: int = 50) -> requests.Response:
+    response = requests.get(f"{url}/health", timeout=3)
+    for _ in range(attempts):
+        if response.status_code == 200:
+            break
+        time.sleep(0.2)
+        response = requests.get(f"{url}/health", timeout=3)
+    return response
+
+
+def test_postgres_outage_is_503_fast_then_recovers(
+    start_service: StartService, own_postgres: PostgresServer
+) -> None:
+    service = start_service(
+        "products",
+        DATABASE_HOST=own_postgres.host,
+        DATABASE_PORT=str(own_postgres.port),
+        DATABASE_NAME="microstack",
+        GUNICORN_WORKERS="1",
+        GUNICORN_THREADS="4",
+    )
+    products = f"{service.url}/api/v1/products"
+    assert requests.get(f"{products}/1", timeout=3).status_code == 200  # now cached
+    for _ in range(8):  # fill the pool: every connection goes stale in the outage
+        assert requests.get(f"{products}?offset=1", timeout=3).status_code == 200
+    assert container_healthcheck(service.port) == 0
+
+    own_postgres.stop()
+    started = time.perf_counter()
+    health = requests.get(f"{service.url}/health", timeout=5)
+    assert time.perf_counter() - started < HEALTH_DEADLINE_SECONDS
+    assert health.status_code == 503
+    assert health.json() == {
+        "status": "unavailable",
+        "service": "products",
+        "checks": {"database": "unavailable", "cache": "ok"},
+    }
+    uncached = requests.get(f"{products}/2", timeout=5)
+    assert (uncached.status_code, uncached.json()["error"]["code"]) == (503, "database_unavailable")
+    write = requests.patch(f"{products}/2/stock", json={"stock": 1}, timeout=5)
+    assert write.status_code == 503
+    assert requests.get(f"{products}/1", timeout=5).status_code == 200  # served from Redis
+    assert container_healthcheck(service.port) == 1
+
+    own_postgres.start()
+    assert wait_for_health(service.url).status_code == 200
+    # More requests than pooled connections: each stale one is replaced, none surfaces as an error.
+    for _ in range(8):
+        assert requests.get(f"{products}/2", timeout=3).status_code == 200
+    assert requests.patch(f"{products}/2/stock", json={"stock": 1}, timeout=3).status_code == 200
+
+
+def test_service_starts_before_postgres_and_then_serves(
+    start_service: StartService,
+    scratch_directory: Callable[[str], Path],
+    app_role_password_file: Path,
+) -> None:
+    """Nothing connects at start-up, so the container may start before the database is up."""
+    late = PostgresServer(scratch_directory("postgres-late"))
+    service = start_service(
+        "users",
+        DATABASE_HOST=late.host,
+        DATABASE_PORT=str(late.port),
+        DATABASE_NAME="microstack",
+        GUNICORN_WORKERS="1",
+    )
+    try:
+        assert requests.get(f"{service.url}/health", timeout=5).status_code == 503
+        assert requests.get(f"{service.url}/health/live", timeout=5).status_code == 200
+        late.start()
+        late.create_database("microstack")
+        bootstrap_application_database(late, app_role_password_file)
+        assert wait_for_health(service.url).status_code == 200
+        assert requests.get(f"{service.url}/api/v1/users", timeout=5).json()["total"] == 4
+    finally:
+        late.stop()
+
+
+def test_sigterm_finishes_cleanly_and_logs_are_json_lines(start_service: StartService) -> None:
+    service = start_service("orders", LOG_LEVEL="INFO", GUNICORN_WORKERS="1")
+    response = requests.get(
+        f"{service.url}/api/v1/orders/1", headers={"X-Request-ID": "probe-42"}, timeout=5
+    )
+    assert response.headers["X-Request-ID"] == "probe-42"
+    service.stop()  # SIGTERM to the arbiter: graceful shutdown
+    assert service.process is not None
+    assert service.process.popen.returncode == 0
+    lines = [
+        json.loads(line)
+        for line in service.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
+    request_lines = [line for line in lines if line.get("request_id") == "probe-42"]
+    assert len(request_lines) == 1
+    assert {"method": "GET", "path": "/api/v1/orders/1", "status": 200}.items() <= request_lines[
+        0
+    ].items()
+    assert "duration_ms" in request_lines[0]

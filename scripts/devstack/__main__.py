@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from scripts.devstack.processes import MissingBinaryError
 from scripts.devstack.servers import REPOSITORY_ROOT
 from scripts.devstack.stack import LocalStack, StackError, recorded_status, stop_recorded
 
@@ -41,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
 def _up(run_dir: Path) -> int:
     try:
         outputs_path = LocalStack(run_dir).up()
-    except StackError as error:
+    except (StackError, MissingBinaryError) as error:
         print(f"devstack: {error}", file=sys.stderr)
         return 1
     # The document holds passwords: print where it is, never what it says.

@@ -23,9 +23,16 @@ from scripts.devstack.database import (
     DEFAULT_DATABASE,
     bootstrap_application_database,
 )
-from scripts.devstack.gateway import Gateway
-from scripts.devstack.processes import group_alive, stop_group, write_secret
+from scripts.devstack.gateway import JS_MODULE_PATH, Gateway
+from scripts.devstack.processes import (
+    MissingBinaryError,
+    find_binary,
+    group_alive,
+    stop_group,
+    write_secret,
+)
 from scripts.devstack.servers import (
+    POSTGRES_BIN_DIRS,
     SERVICES_DIR,
     GunicornServer,
     PostgresServer,
@@ -51,6 +58,17 @@ class StackError(RuntimeError):
     """The stack could not be brought up (or is already up)."""
 
 
+def check_prerequisites() -> None:
+    """Raise MissingBinaryError for the first server binary this machine lacks, before any start."""
+    find_binary("initdb", POSTGRES_BIN_DIRS, "apt-get install postgresql")
+    find_binary("postgres", POSTGRES_BIN_DIRS, "apt-get install postgresql")
+    find_binary("psql", POSTGRES_BIN_DIRS, "apt-get install postgresql-client")
+    find_binary("redis-server", hint="apt-get install redis-server")
+    find_binary("nginx", ("/usr/sbin",), "apt-get install nginx")
+    if not Path(JS_MODULE_PATH).is_file():
+        raise MissingBinaryError(JS_MODULE_PATH, "apt-get install libnginx-mod-http-js")
+
+
 @dataclass
 class LocalStack:
     run_dir: Path
@@ -71,6 +89,7 @@ class LocalStack:
 
     def up(self, health_timeout: float = 30.0) -> Path:
         """Start everything, wait for a healthy gateway, write the outputs document; its path."""
+        check_prerequisites()
         if (self.run_dir / STATE_FILE).exists():
             raise StackError(f"a stack is already recorded in {self.run_dir}; run `down` first")
         self.run_dir.mkdir(parents=True, exist_ok=True)

@@ -7,6 +7,8 @@ import warnings
 from pathlib import Path
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 
 def write_ca_file(certificate_pem: str, directory: Path) -> Path:
@@ -15,15 +17,28 @@ def write_ca_file(certificate_pem: str, directory: Path) -> Path:
     return path
 
 
-def gateway_session(ca_file: Path) -> requests.Session:
+def gateway_session(ca_file: Path, retry_rate_limited: bool = False) -> requests.Session:
     """A session that trusts exactly ``ca_file``.
 
     ``trust_env`` is off: otherwise REQUESTS_CA_BUNDLE/CURL_CA_BUNDLE from the environment silently
     replace ``session.verify``, and proxy variables could route loopback traffic elsewhere.
+    With ``retry_rate_limited``, a 429 is retried after a short backoff, for any method: the gateway
+    answers 429 before proxying, so the service never saw the request and a retry cannot duplicate.
     """
     session = requests.Session()
     session.trust_env = False
     session.verify = str(ca_file)
+    if retry_rate_limited:
+        retry = Retry(
+            total=8,
+            connect=0,
+            read=0,
+            status_forcelist=[429],
+            allowed_methods=None,
+            backoff_factor=0.1,
+            raise_on_status=False,
+        )
+        session.mount("https://", HTTPAdapter(max_retries=retry))
     return session
 
 

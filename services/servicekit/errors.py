@@ -12,6 +12,7 @@ import re
 from typing import Any, ClassVar
 
 import psycopg2
+import psycopg2.pool
 from flask import Flask, Response, jsonify
 from pydantic import ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -97,6 +98,7 @@ def register_error_handlers(app: Flask) -> None:
     app.register_error_handler(ApiError, _handle_api_error)
     app.register_error_handler(HTTPException, _handle_http_exception)
     app.register_error_handler(psycopg2.OperationalError, _handle_database_unavailable)
+    app.register_error_handler(psycopg2.pool.PoolError, _handle_database_unavailable)
     app.register_error_handler(Exception, _handle_unexpected)
 
 
@@ -117,9 +119,11 @@ def _handle_http_exception(error: HTTPException) -> Response:
     return json_response
 
 
-def _handle_database_unavailable(error: psycopg2.OperationalError) -> Response:
-    # Connection failures and statement timeouts: the store is not answering, not a client error.
-    logger.warning("database unavailable: %s", str(error).strip().splitlines()[0:1])
+def _handle_database_unavailable(error: psycopg2.Error) -> Response:
+    # Connection failures, statement timeouts, an exhausted pool: not the client's fault, and
+    # worth retrying, so 503 rather than 500.
+    first_line = next(iter(str(error).strip().splitlines()), type(error).__name__)
+    logger.warning("database unavailable: %s", first_line)
     return error_response(503, "database_unavailable", "The database is not available")
 
 

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
+from user_service import create_app
+from werkzeug.exceptions import TooManyRequests
 
+from scripts.devstack.servers import PostgresServer
+from tests.conftest import ApplicationDatabase
 from tests.service.assertions import assert_error
 
 SERVICE_NAMES = ["users", "products", "orders"]
@@ -176,3 +181,38 @@ def test_one_log_line_per_request_with_its_id(
     handler = next(h for h in logging.getLogger().handlers if hasattr(h, "servicekit_json_handler"))
     line = json.loads(handler.format(record))
     assert (line["request_id"], line["status"], line["level"]) == ("trace-7", 200, "INFO")
+
+
+def test_unexpected_errors_are_json_without_internals(make_settings: Callable[..., Any]) -> None:
+    app = create_app(make_settings("users"))
+
+    def explode() -> str:
+        raise ZeroDivisionError("secret internals")
+
+    def throttle() -> str:
+        raise TooManyRequests()
+
+    app.add_url_rule("/explode", view_func=explode)
+    app.add_url_rule("/throttle", view_func=throttle)
+    client = app.test_client()
+    error = assert_error(client.get("/explode"), 500, "internal_error")
+    assert "secret" not in json.dumps(error)
+    assert_error(client.get("/throttle"), 429, "too_many_requests")
+
+
+def test_statement_timeout_is_a_503(
+    make_client: ClientFactory, postgres_server: PostgresServer, database: ApplicationDatabase
+) -> None:
+    """A query held up past DATABASE_STATEMENT_TIMEOUT_MS is cancelled by PostgreSQL."""
+    users = make_client("users", database_statement_timeout_ms=300)
+    locker = postgres_server.connect(database.name)
+    try:
+        with locker.cursor() as cursor:
+            cursor.execute("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        started = time.perf_counter()
+        assert_error(users.get("/api/v1/users/1"), 503, "database_unavailable")
+        assert time.perf_counter() - started < 2
+    finally:
+        locker.rollback()
+        locker.close()
+    assert users.get("/api/v1/users/1").status_code == 200

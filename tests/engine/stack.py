@@ -1,0 +1,196 @@
+"""Bring the declared stack up on dockerd, write its outputs document, and tear it down again.
+
+`up` runs the real Pulumi program (infra/) through `tests.support.pulumi_program.run_program` with
+`EngineMocks`, then waits until every container with a healthcheck is healthy. `down` removes what
+the ledger recorded and then anything else labelled with the stack (a crashed run's leftovers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker.errors
+import yaml
+
+from tests.engine import containers
+from tests.engine.engine import DockerEngine
+from tests.engine.engine_mocks import EngineMocks
+from tests.engine.ledger import TEARDOWN_ORDER, CreatedObject, Ledger
+from tests.support.pulumi_program import run_program
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PROJECT = "microstack"
+DEFAULT_STACK = "ci"
+DEFAULT_STATE_DIRECTORY = REPOSITORY / ".engine"
+# For containers declared without `wait`: how long `up` gives them to become healthy.
+HEALTH_TIMEOUT_SECONDS = 180
+
+
+@dataclass(frozen=True)
+class StackFiles:
+    """Where one stack's ledger and outputs document live (outside git: .engine/ is ignored)."""
+
+    directory: Path
+
+    @classmethod
+    def of(cls, stack: str, state_directory: Path = DEFAULT_STATE_DIRECTORY) -> StackFiles:
+        return cls(state_directory / stack)
+
+    @property
+    def ledger(self) -> Path:
+        return self.directory / "ledger.json"
+
+    @property
+    def outputs(self) -> Path:
+        return self.directory / "outputs.json"
+
+
+@dataclass
+class EngineStack:
+    """A stack realized on dockerd: its outputs document and what created it."""
+
+    engine: DockerEngine
+    mocks: EngineMocks
+    outputs: dict[str, Any]
+    files: StackFiles
+
+    def container(self, logical: str) -> Any:
+        return self.engine.client.containers.get(f"{PROJECT}-{self.engine.stack}-{logical}")
+
+    def recreate(self, logical: str) -> None:
+        """Replace one container from its declaration, as `pulumi up` does on a replace."""
+        name = f"{PROJECT}-{self.engine.stack}-{logical}"
+        spec = self.mocks.containers[name]
+        remove_container(self.engine, CreatedObject("container", name, name), spec.stop_timeout)
+        container_id = containers.create_container(self.engine, spec)
+        containers.wait_until_healthy(self.engine, container_id, HEALTH_TIMEOUT_SECONDS)
+
+    def down(self, *, keep_data: bool = False) -> list[str]:
+        self.mocks.close()
+        return tear_down(self.engine, keep_data=keep_data)
+
+
+def read_stack_config(path: Path) -> dict[str, Any]:
+    """The `config:` mapping of a Pulumi.<stack>.yaml file."""
+    document = yaml.safe_load(path.read_text()) or {}
+    return dict(document.get("config") or {})
+
+
+def up(
+    stack: str = DEFAULT_STACK,
+    config: Mapping[str, Any] | None = None,
+    *,
+    files: StackFiles | None = None,
+    tear_down_on_failure: bool = True,
+) -> EngineStack:
+    config = read_stack_config(REPOSITORY / f"Pulumi.{stack}.yaml") if config is None else config
+    files = files or StackFiles.of(stack)
+    engine = DockerEngine(PROJECT, stack, Ledger(files.ledger))
+    # A crashed earlier run may have left objects behind; names are fixed, so they would clash.
+    tear_down(engine)
+    mocks = EngineMocks(engine)
+    try:
+        run = run_program(mocks, config, project=PROJECT, stack=stack, sources=REPOSITORY)
+        mocks.close()
+        wait_for_health(engine, mocks)
+    except BaseException:
+        mocks.close()
+        if tear_down_on_failure:
+            tear_down(engine)
+        raise
+    write_private(files.outputs, run.document())
+    return EngineStack(engine, mocks, dict(run.outputs), files)
+
+
+def wait_for_health(engine: DockerEngine, mocks: EngineMocks) -> None:
+    """`up` returns only when every container that has a healthcheck reports healthy."""
+    for name, spec in mocks.containers.items():
+        attrs = engine.client.api.inspect_container(name)
+        if attrs["State"].get("Health") is not None and spec.start:
+            timeout = spec.wait_timeout if spec.wait else HEALTH_TIMEOUT_SECONDS
+            containers.wait_until_healthy(engine, attrs["Id"], timeout)
+
+
+def write_private(path: Path, text: str) -> None:
+    """The outputs document holds the passwords (as `--show-secrets` prints them): owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text)
+
+
+def tear_down(engine: DockerEngine, *, keep_data: bool = False) -> list[str]:
+    """Remove the stack's objects; returns whatever labelled with the stack still remains."""
+    kinds = [kind for kind in TEARDOWN_ORDER if not (keep_data and kind == "volume")]
+    for kind in kinds:
+        for created in engine.ledger.objects(kind) + labelled(engine, kind):
+            REMOVERS[kind](engine, created)
+            engine.ledger.forget(created)
+    return remaining(engine, keep_data=keep_data)
+
+
+def labelled(engine: DockerEngine, kind: str) -> list[CreatedObject]:
+    filters = {"label": engine.label_filters}
+    client = engine.client
+    if kind == "container":
+        found = [(c.id, c.name) for c in client.containers.list(all=True, filters=filters)]
+    elif kind == "network":
+        found = [(n.id, n.name) for n in client.networks.list(filters=filters)]
+    elif kind == "volume":
+        found = [(v.name, v.name) for v in client.volumes.list(filters=filters)]
+    else:
+        found = [(i.id, i.id) for i in client.images.list(filters=filters)]
+    return [CreatedObject(kind, str(object_id), str(name)) for object_id, name in found]  # type: ignore[arg-type]
+
+
+def remaining(engine: DockerEngine, *, keep_data: bool = False) -> list[str]:
+    kinds = [kind for kind in TEARDOWN_ORDER if not (keep_data and kind == "volume")]
+    found = [created for kind in kinds for created in labelled(engine, kind)]
+    return [f"{created.kind} {created.name}" for created in found]
+
+
+def remove_container(engine: DockerEngine, created: CreatedObject, stop_timeout: int = 10) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        container = engine.client.containers.get(created.id)
+        # A graceful stop first (PostgreSQL writes its shutdown checkpoint), like `pulumi destroy`.
+        container.stop(timeout=stop_timeout)
+        container.remove(v=True, force=True)
+
+
+def remove_network(engine: DockerEngine, created: CreatedObject) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        engine.client.networks.get(created.id).remove()
+
+
+def remove_volume(engine: DockerEngine, created: CreatedObject) -> None:
+    with contextlib.suppress(docker.errors.NotFound):
+        engine.client.volumes.get(created.id).remove(force=True)
+
+
+def remove_image(engine: DockerEngine, created: CreatedObject) -> None:
+    with contextlib.suppress(docker.errors.ImageNotFound):
+        engine.client.images.remove(created.name, force=True)
+
+
+REMOVERS = {
+    "container": remove_container,
+    "network": remove_network,
+    "volume": remove_volume,
+    "image": remove_image,
+}
+
+
+def wait_until(condition: Any, timeout: float, interval: float = 0.5) -> bool:
+    """Poll `condition()` until it is truthy or `timeout` seconds pass; bounded by construction."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return bool(condition())

@@ -43,6 +43,9 @@ keepalive = 75
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # servicekit writes one JSON line per request itself; gunicorn's access log would duplicate it.
 accesslog = None
+# No gunicornc control socket: it defaults to ~/.gunicorn/gunicorn.ctl, which is not writable for
+# uid 10001 in the image and would be shared by every gunicorn of one user on a host.
+control_socket_disable = True
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 

@@ -77,6 +77,7 @@ def test_gunicorn_config_reads_port_workers_threads(monkeypatch: pytest.MonkeyPa
     config = importlib.reload(gunicorn_config)
     assert (config.bind, config.workers, config.threads) == ("0.0.0.0:8123", 3, 6)
     assert (config.worker_class, config.preload_app) == ("gthread", False)
+    assert config.control_socket_disable is True
     assert config.graceful_timeout > 0
     monkeypatch.setenv("GUNICORN_WORKERS", "many")
     with pytest.raises(SettingsError, match="GUNICORN_WORKERS"):

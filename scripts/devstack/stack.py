@@ -214,13 +214,14 @@ class LocalStack:
         assert self.gateway is not None
         context = ssl.create_default_context(cadata=self.gateway.certificate.certificate_pem)
         deadline = time.monotonic() + timeout
-        status = None
+        status, body = None, ""
         while time.monotonic() < deadline:
-            status = _health_status(f"{self.gateway.url}/api/health", context)
+            status, body = _health(f"{self.gateway.url}/api/health", context)
             if status == 200:
                 return
             time.sleep(0.2)
-        raise StackError(f"/api/health answered {status} for {timeout:.0f}s; see {self.run_dir}")
+        # The run directory (and its logs) is removed on the way out: say what health said.
+        raise StackError(f"/api/health still answered {status} after {timeout:.0f}s: {body}")
 
 
 def _process_of(
@@ -231,14 +232,15 @@ def _process_of(
     return server.process
 
 
-def _health_status(url: str, context: ssl.SSLContext) -> int | None:
+def _health(url: str, context: ssl.SSLContext) -> tuple[int | None, str]:
+    """Status and body of the aggregated health document (no secrets in it)."""
     try:
         with urllib.request.urlopen(url, timeout=3, context=context) as response:
-            return int(response.status)
+            return int(response.status), response.read().decode(errors="replace")
     except urllib.error.HTTPError as error:
-        return error.code
-    except (urllib.error.URLError, OSError):
-        return None
+        return error.code, error.read().decode(errors="replace")
+    except (urllib.error.URLError, OSError) as error:
+        return None, str(error)
 
 
 def recorded_processes(run_dir: Path) -> list[dict[str, Any]]:

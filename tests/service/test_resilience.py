@@ -137,3 +137,19 @@ def test_sigterm_finishes_cleanly_and_logs_are_json_lines(start_service: StartSe
         0
     ].items()
     assert "duration_ms" in request_lines[0]
+
+
+def test_huge_body_over_a_real_socket_is_a_json_413(
+    start_service: StartService, query: Callable[..., list[dict[str, object]]]
+) -> None:
+    service = start_service("users", GUNICORN_WORKERS="1")
+    huge = b'{"username": "' + b"a" * (2 * 1024 * 1024) + b'", "email": "a@example.com"}'
+    response = requests.post(
+        f"{service.url}/api/v1/users",
+        data=huge,
+        headers={"Content-Type": "application/json"},
+        timeout=10,
+    )
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_entity_too_large"
+    assert query("SELECT count(*) AS n FROM users") == [{"n": 4}]

@@ -29,7 +29,9 @@ _COLUMNS = "id, name, description, category, price, stock, created_at, updated_a
 
 @products_api.get("", responses={200: ProductList})
 def list_products(query: ProductQuery) -> dict[str, Any]:
-    return current_cache().listing(ENTITY, query.model_dump(), lambda: load_products(query))
+    return current_cache().listing(
+        ENTITY, query.model_dump(mode="json"), lambda: load_products(query)
+    )
 
 
 @products_api.get("/<product_id>", responses={200: Product})

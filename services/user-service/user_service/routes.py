@@ -26,7 +26,7 @@ _UNIQUE_FIELDS = {"users_username_key": "username", "users_email_key": "email"}
 
 @users_api.get("", responses={200: UserList})
 def list_users(query: PageQuery) -> dict[str, Any]:
-    return current_cache().listing(ENTITY, query.model_dump(), lambda: load_users(query))
+    return current_cache().listing(ENTITY, query.model_dump(mode="json"), lambda: load_users(query))
 
 
 @users_api.get("/<user_id>", responses={200: User})

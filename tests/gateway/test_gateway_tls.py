@@ -43,6 +43,29 @@ def test_tls_1_0_and_1_1_are_refused_by_the_gateway(
     assert refused.value.reason == "TLSV1_ALERT_PROTOCOL_VERSION"
 
 
+def test_tls_1_2_negotiates_an_aead_suite(gateway: Gateway, ca_file: Path) -> None:
+    context = tls_context(ca_file, ssl.TLSVersion.TLSv1_2)
+    with (
+        socket.create_connection(("127.0.0.1", gateway.https_port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        cipher = tls.cipher()
+
+    assert cipher is not None
+    assert cipher[0].startswith("ECDHE-")
+    assert "GCM" in cipher[0] or "CHACHA20" in cipher[0]
+
+
+def test_tls_1_2_refuses_cbc_suites(gateway: Gateway, ca_file: Path) -> None:
+    context = tls_context(ca_file, ssl.TLSVersion.TLSv1_2)
+    context.set_ciphers("ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES256-SHA:ECDHE-RSA-AES128-SHA")
+
+    with pytest.raises(ssl.SSLError) as refused:
+        _handshake(gateway, context)
+
+    assert refused.value.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+
+
 def test_certificate_verifies_for_localhost_name(gateway: Gateway, ca_file: Path) -> None:
     connection = http.client.HTTPSConnection(
         "localhost", gateway.https_port, context=tls_context(ca_file), timeout=5

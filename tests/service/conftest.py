@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,21 +22,9 @@ from servicekit.settings import Settings
 
 from scripts.devstack.database import DEFAULT_APP_USER, INIT_SQL, bootstrap_application_database
 from scripts.devstack.processes import write_secret
-from scripts.devstack.servers import SERVICES_DIR, GunicornServer, PostgresServer, RedisServer
+from scripts.devstack.servers import GunicornServer, PostgresServer, RedisServer
 from tests.conftest import ApplicationDatabase
-
-
-@dataclass(frozen=True)
-class ServiceLayout:
-    package: str
-    directory: Path
-
-
-SERVICES = {
-    "users": ServiceLayout("user_service", SERVICES_DIR / "user-service"),
-    "products": ServiceLayout("product_service", SERVICES_DIR / "product-service"),
-    "orders": ServiceLayout("order_service", SERVICES_DIR / "order-service"),
-}
+from tests.service.layout import SERVICES
 
 SettingsFactory = Callable[..., Settings]
 ClientFactory = Callable[..., FlaskClient]

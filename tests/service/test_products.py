@@ -34,6 +34,11 @@ def test_list_filters_by_category(products: FlaskClient) -> None:
     assert (body["limit"], body["total"]) == (1, 2)
 
 
+@pytest.mark.parametrize("category", ["%00", "%20", "x" * 51])
+def test_bad_category_filter_is_422(products: FlaskClient, category: str) -> None:
+    assert_error(products.get(f"/api/v1/products?category={category}"), 422, field="category")
+
+
 def test_unknown_category_is_an_empty_page(products: FlaskClient) -> None:
     body = products.get("/api/v1/products?category=toys").get_json()
     assert (body["items"], body["total"]) == ([], 0)
@@ -82,6 +87,7 @@ def test_create_stores_the_product(products: FlaskClient, query: Any) -> None:
         ({"name": "tab\there"}, "name"),
         ({"category": None}, "category"),
         ({"description": "nul\u0000byte"}, "description"),
+        ({"description": "lone \udc00 surrogate"}, "description"),
         ({"description": "d" * 2001}, "description"),
         ({"sku": "A-1"}, "sku"),
     ],

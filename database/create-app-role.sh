@@ -3,6 +3,10 @@
 # Contract (architecture.md, "Database bootstrap"): reads APP_DB_USER (default microstack_app) and
 # APP_DB_PASSWORD_FILE; connects as POSTGRES_USER to POSTGRES_DB with the caller's PGHOST/PGPORT/
 # PGPASSWORD. The password never reaches argv: psql reads the file itself through a backtick \set.
+#
+# The official postgres image executes this file, or sources it when it is not executable: the body
+# runs in a subshell so that neither shell options nor variables leak into its entrypoint.
+(
 set -euo pipefail
 
 APP_DB_USER="${APP_DB_USER:-microstack_app}"
@@ -27,3 +31,4 @@ SELECT format('GRANT USAGE ON SCHEMA public TO %I', :'app_user') \gexec
 SELECT format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I', :'app_user') \gexec
 SELECT format('GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I', :'app_user') \gexec
 SQL
+)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import psycopg2
 import pytest
 from psycopg2 import errors
 
+from scripts.devstack.database import create_app_role
+from scripts.devstack.servers import PostgresServer
 from tests.conftest import ApplicationDatabase
 
 
@@ -92,3 +95,28 @@ def test_the_application_role_has_dml_only(database: ApplicationDatabase) -> Non
             cursor.execute("DROP TABLE orders")
     finally:
         connection.close()
+
+
+def test_role_script_is_idempotent_and_rotates_the_password(
+    postgres_server: PostgresServer, database: ApplicationDatabase, tmp_path: Path
+) -> None:
+    password_file = tmp_path / "password"
+    for password in ("first-password", "second-password"):
+        password_file.write_text(password + "\n")
+        create_app_role(postgres_server, password_file, database.name, "rotation_check")
+    connection = psycopg2.connect(
+        host=database.host,
+        port=database.port,
+        dbname=database.name,
+        user="rotation_check",
+        password="second-password",
+        connect_timeout=2,
+    )
+    connection.close()
+
+
+def test_role_script_without_a_password_file_fails_clearly(
+    postgres_server: PostgresServer, database: ApplicationDatabase, tmp_path: Path
+) -> None:
+    with pytest.raises(RuntimeError, match="APP_DB_PASSWORD_FILE"):
+        create_app_role(postgres_server, tmp_path / "missing", database.name, "never_created")

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 
 import docker
+import docker.errors
 
 from tests.engine.ledger import Ledger
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,10 +155,13 @@ def remaining(engine: DockerEngine, *, keep_data: bool = False) -> list[str]:
     return [f"{created.kind} {created.name}" for created in found]
 
 
-def remove_container(engine: DockerEngine, created: CreatedObject, stop_timeout: int = 10) -> None:
+def remove_container(
+    engine: DockerEngine, created: CreatedObject, stop_timeout: int | None = None
+) -> None:
     with contextlib.suppress(docker.errors.NotFound):
         container = engine.client.containers.get(created.id)
-        # A graceful stop first (PostgreSQL writes its shutdown checkpoint), like `pulumi destroy`.
+        # A graceful stop first (PostgreSQL writes its shutdown checkpoint), like `pulumi destroy`;
+        # without a timeout Docker uses the container's declared `stop_timeout`.
         container.stop(timeout=stop_timeout)
         container.remove(v=True, force=True)
 
@@ -186,7 +189,7 @@ REMOVERS = {
 }
 
 
-def wait_until(condition: Any, timeout: float, interval: float = 0.5) -> bool:
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
     """Poll `condition()` until it is truthy or `timeout` seconds pass; bounded by construction."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

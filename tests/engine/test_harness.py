@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 import docker
@@ -11,12 +12,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pulumi.runtime import MockResourceArgs
 
-from tests.engine.containers import nanoseconds
+from tests.engine.containers import ContainerFailedError, nanoseconds
 from tests.engine.docker_objects import MissingImageError
 from tests.engine.engine import DockerEngine
 from tests.engine.engine_mocks import EngineMocks
 from tests.engine.inputs import UnsupportedInputError
 from tests.engine.ledger import Ledger
+from tests.engine.stack import tear_down
 
 CONTAINER = "docker:index/container:Container"
 
@@ -114,3 +116,34 @@ def test_durations_follow_go_syntax(duration: str | None, expected: int) -> None
 def test_a_malformed_duration_is_refused() -> None:
     with pytest.raises(UnsupportedInputError):
         nanoseconds("5 seconds")
+
+
+@pytest.fixture
+def engine_mocks(docker_engine: docker.DockerClient, base_images: None) -> Iterator[EngineMocks]:
+    """Mocks on the real engine under a throwaway stack name, torn down afterwards."""
+    mocks = EngineMocks(DockerEngine("microstack", "harness-test", Ledger()))
+    yield mocks
+    mocks.close()
+    assert tear_down(mocks.engine) == []
+
+
+@pytest.mark.engine
+def test_wait_fails_naming_the_unhealthy_container_with_its_last_log_lines(
+    engine_mocks: EngineMocks,
+) -> None:
+    labels = engine_mocks.engine.stack_labels  # so that teardown's label sweep finds it
+    inputs = {
+        "name": "microstack-harness-test-sick",
+        "image": "microstack-standin/debian:bookworm",
+        "command": ["sh", "-c", "echo starting up; echo still no luck; exec sleep 300"],
+        "healthcheck": {"tests": ["CMD", "false"], "interval": "1s", "retries": 1},
+        "labels": [{"label": key, "value": value} for key, value in labels.items()],
+        "stopTimeout": 1,  # sleep ignores SIGTERM: do not wait Docker's default 10 s for it
+        "wait": True,
+        "waitTimeout": 4,
+    }
+    with pytest.raises(ContainerFailedError) as failure:
+        register(engine_mocks, CONTAINER, inputs)
+    message = str(failure.value)
+    assert "container microstack-harness-test-sick not healthy after 4s" in message
+    assert "still no luck" in message

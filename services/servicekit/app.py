@@ -34,17 +34,23 @@ _DOCUMENTED_ERRORS = {status: ErrorResponse for status in (400, 404, 409, 413, 4
 
 
 def create_service_app(
-    settings: Settings,
+    settings: Settings | None,
     *,
+    service_name: str,
     import_name: str,
-    title: str,
     apis: Iterable[APIBlueprint],
     count_query: str,
 ) -> OpenAPI:
+    """The app each service's ``create_app(settings=None)`` returns; ``None``: read the environment.
+
+    ``count_query`` returns one row whose columns are the counts ``/api/v1/stats`` reports.
+    """
+    settings = settings or Settings.from_env(service_name)
     configure_logging(settings.log_level)
     app = OpenAPI(
         import_name,
-        info=Info(title=title, version=API_VERSION),
+        # "order_service" -> "microstack order-service", the folder's name.
+        info=Info(title=f"microstack {import_name.replace('_', '-')}", version=API_VERSION),
         responses=_DOCUMENTED_ERRORS,
         validation_error_callback=validation_failed,
         doc_ui=False,

@@ -1,50 +1,70 @@
-"""The two read shapes every service has: one row by id, and a page of rows with its total."""
+"""The two read shapes every service has, through the cache: one row by id, and a page of rows."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 
+from servicekit.cache import current_cache
 from servicekit.database import transaction
 from servicekit.errors import NotFound
 from servicekit.validation import PageQuery, page
 
 
-def serialise(model: type[BaseModel], row: Mapping[str, Any]) -> dict[str, Any]:
-    """A database row as the JSON the API returns (and the cache stores)."""
-    return model.model_validate(dict(row)).model_dump(mode="json")
+@dataclass(frozen=True)
+class EntityTable:
+    """One entity's table as the API reads it: ``entity`` names its cache keys and its errors.
 
+    Table, columns and filter clauses are constants of the service's code, never request input;
+    values always travel as query parameters.
+    """
 
-def fetch_item(
-    sql: str, params: Mapping[str, Any], model: type[BaseModel], entity: str
-) -> dict[str, Any]:
-    with transaction() as cursor:
-        cursor.execute(sql, params)
-        row = cursor.fetchone()
-    if row is None:
-        raise NotFound(f"{entity} {_identity(params)} not found", {"entity": entity, **params})
-    return serialise(model, row)
+    entity: str
+    table: str
+    columns: str
+    model: type[BaseModel]
 
+    def cached_item(self, item_id: int) -> dict[str, Any]:
+        return current_cache().item(self.entity, item_id, lambda: self.load_item(item_id))
 
-def fetch_page(
-    select_sql: str,
-    count_sql: str,
-    filters: Mapping[str, Any],
-    query: PageQuery,
-    model: type[BaseModel],
-) -> dict[str, Any]:
-    """``select_sql`` takes the filters plus ``%(limit)s``/``%(offset)s``; ``count_sql`` the filters
-    and returns a ``total`` column."""
-    with transaction() as cursor:
-        cursor.execute(count_sql, filters)
-        total_row = cursor.fetchone()
-        cursor.execute(select_sql, {**filters, "limit": query.limit, "offset": query.offset})
-        rows = cursor.fetchall()
-    total = int(total_row["total"]) if total_row else 0
-    return page([serialise(model, row) for row in rows], query, total)
+    def cached_page(self, query: PageQuery, where: str = "") -> dict[str, Any]:
+        """``where`` refers to the query's filters as ``%(name)s`` (``PageQuery.filters``)."""
+        return current_cache().listing(
+            self.entity, query.model_dump(mode="json"), lambda: self.load_page(query, where)
+        )
 
+    def load_item(self, item_id: int) -> dict[str, Any]:
+        with transaction() as cursor:
+            cursor.execute(
+                f"SELECT {self.columns} FROM {self.table} WHERE id = %(id)s", {"id": item_id}
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise self.not_found(item_id)
+        return self.serialise(row)
 
-def _identity(params: Mapping[str, Any]) -> str:
-    return ", ".join(str(value) for value in params.values())
+    def load_page(self, query: PageQuery, where: str = "") -> dict[str, Any]:
+        filters = query.filters()
+        with transaction() as cursor:
+            cursor.execute(f"SELECT count(*) AS total FROM {self.table} {where}", filters)
+            total_row = cursor.fetchone()
+            cursor.execute(
+                f"SELECT {self.columns} FROM {self.table} {where}"
+                " ORDER BY id LIMIT %(limit)s OFFSET %(offset)s",
+                {**filters, "limit": query.limit, "offset": query.offset},
+            )
+            rows = cursor.fetchall()
+        total = int(total_row["total"]) if total_row else 0
+        return page([self.serialise(row) for row in rows], query, total)
+
+    def serialise(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """A database row as the JSON the API returns (and the cache stores)."""
+        return self.model.model_validate(dict(row)).model_dump(mode="json")
+
+    def not_found(self, item_id: int) -> NotFound:
+        return NotFound(
+            f"{self.entity} {item_id} not found", {"entity": self.entity, "id": item_id}
+        )

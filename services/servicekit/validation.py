@@ -59,6 +59,10 @@ class PageQuery(QueryParameters):
     limit: int = Field(DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE, description="page size")
     offset: int = Field(0, ge=0, le=MAX_INTEGER, description="items to skip")
 
+    def filters(self) -> dict[str, Any]:
+        """The fields a subclass adds (``category``, ``status``...), as SQL parameters."""
+        return self.model_dump(mode="json", exclude={"limit", "offset"})
+
 
 def page(items: list[dict[str, Any]], query: PageQuery, total: int) -> dict[str, Any]:
     return {"items": items, "limit": query.limit, "offset": query.offset, "total": total}

@@ -8,22 +8,22 @@ from servicekit.settings import Settings
 
 from order_service.routes import orders_api
 
-SERVICE_NAME = "orders"
+ORDER_COUNTS = """
+    SELECT count(*) AS orders,
+           count(*) FILTER (WHERE status = 'pending') AS pending,
+           count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
+           count(*) FILTER (WHERE status = 'shipped') AS shipped,
+           count(*) FILTER (WHERE status = 'delivered') AS delivered,
+           count(*) FILTER (WHERE status = 'cancelled') AS cancelled
+    FROM orders
+"""
 
 
 def create_app(settings: Settings | None = None) -> OpenAPI:
     return create_service_app(
-        settings or Settings.from_env(SERVICE_NAME),
+        settings,
+        service_name="orders",
         import_name=__name__,
-        title="microstack order-service",
         apis=[orders_api],
-        count_query="""
-            SELECT count(*) AS orders,
-                   count(*) FILTER (WHERE status = 'pending') AS pending,
-                   count(*) FILTER (WHERE status = 'confirmed') AS confirmed,
-                   count(*) FILTER (WHERE status = 'shipped') AS shipped,
-                   count(*) FILTER (WHERE status = 'delivered') AS delivered,
-                   count(*) FILTER (WHERE status = 'cancelled') AS cancelled
-            FROM orders
-        """,
+        count_query=ORDER_COUNTS,
     )

@@ -8,8 +8,8 @@ from flask_openapi3 import APIBlueprint, Tag
 from psycopg2.extensions import cursor as Cursor
 from servicekit.cache import current_cache
 from servicekit.database import transaction
-from servicekit.errors import Conflict, NotFound, Unprocessable
-from servicekit.queries import fetch_item, fetch_page, serialise
+from servicekit.errors import Conflict, Unprocessable
+from servicekit.queries import EntityTable
 
 from order_service.models import (
     CreateOrder,
@@ -22,34 +22,40 @@ from order_service.models import (
     statuses_leading_to,
 )
 
-ENTITY = "order"
+ORDERS = EntityTable(
+    "order",
+    "orders",
+    "id, user_id, product_id, quantity, unit_price, total_price, status, created_at, updated_at",
+    Order,
+)
 PRODUCT = "product"
 orders_api = APIBlueprint(
     "orders", __name__, url_prefix="/api/v1/orders", abp_tags=[Tag(name="orders")]
 )
 
-_COLUMNS = (
-    "id, user_id, product_id, quantity, unit_price, total_price, status, created_at, updated_at"
-)
-
 
 @orders_api.get("", responses={200: OrderList})
 def list_orders(query: OrderQuery) -> dict[str, Any]:
-    return current_cache().listing(
-        ENTITY, query.model_dump(mode="json"), lambda: load_orders(query)
+    # psycopg2 sends literals, so the planner folds `NULL IS NULL` away and can use the indexes.
+    return ORDERS.cached_page(
+        query,
+        where="""
+            WHERE (%(user_id)s::integer IS NULL OR user_id = %(user_id)s)
+              AND (%(status)s::text IS NULL OR status = %(status)s)
+        """,
     )
 
 
 @orders_api.get("/<order_id>", responses={200: Order})
 def get_order(path: OrderPath) -> dict[str, Any]:
-    return current_cache().item(ENTITY, path.order_id, lambda: load_order(path.order_id))
+    return ORDERS.cached_item(path.order_id)
 
 
 @orders_api.post("", responses={201: Order})
 def create_order(body: CreateOrder) -> tuple[dict[str, Any], int, dict[str, str]]:
     order = place_order(body)
     # The order took stock: the product's cached item and lists are stale too.
-    current_cache().invalidate(ENTITY)
+    current_cache().invalidate(ORDERS.entity)
     current_cache().invalidate(PRODUCT, body.product_id)
     return order, 201, {"Location": f"/api/v1/orders/{order['id']}"}
 
@@ -57,30 +63,10 @@ def create_order(body: CreateOrder) -> tuple[dict[str, Any], int, dict[str, str]
 @orders_api.patch("/<order_id>/status", responses={200: Order})
 def change_status(path: OrderPath, body: StatusChange) -> dict[str, Any]:
     order = update_status(path.order_id, body.status)
-    current_cache().invalidate(ENTITY, path.order_id)
+    current_cache().invalidate(ORDERS.entity, path.order_id)
     if body.status is OrderStatus.CANCELLED:
         current_cache().invalidate(PRODUCT, order["product_id"])
     return order
-
-
-def load_orders(query: OrderQuery) -> dict[str, Any]:
-    # psycopg2 sends literals, so the planner folds `NULL IS NULL` away and can use the indexes.
-    where = """
-        WHERE (%(user_id)s::integer IS NULL OR user_id = %(user_id)s)
-          AND (%(status)s::text IS NULL OR status = %(status)s)
-    """
-    return fetch_page(
-        f"SELECT {_COLUMNS} FROM orders {where} ORDER BY id LIMIT %(limit)s OFFSET %(offset)s",
-        f"SELECT count(*) AS total FROM orders {where}",
-        {"user_id": query.user_id, "status": query.status and str(query.status)},
-        query,
-        Order,
-    )
-
-
-def load_order(order_id: int) -> dict[str, Any]:
-    sql = f"SELECT {_COLUMNS} FROM orders WHERE id = %(id)s"
-    return fetch_item(sql, {"id": order_id}, Order, ENTITY)
 
 
 def place_order(body: CreateOrder) -> dict[str, Any]:
@@ -94,12 +80,12 @@ def place_order(body: CreateOrder) -> dict[str, Any]:
             INSERT INTO orders (user_id, product_id, quantity, unit_price, total_price)
             VALUES (%(user_id)s, %(product_id)s, %(quantity)s, %(price)s,
                     %(price)s * %(quantity)s)
-            RETURNING {_COLUMNS}
+            RETURNING {ORDERS.columns}
             """,
             {**params, "price": unit_price},
         )
         row = cursor.fetchone()
-    return serialise(Order, row)
+    return ORDERS.serialise(row)
 
 
 def _require_references(cursor: Cursor, params: dict[str, Any]) -> None:
@@ -154,7 +140,7 @@ def update_status(order_id: int, status: OrderStatus) -> dict[str, Any]:
             f"""
             UPDATE orders SET status = %(status)s, updated_at = now()
             WHERE id = %(id)s AND status = ANY(%(from)s)
-            RETURNING {_COLUMNS}
+            RETURNING {ORDERS.columns}
             """,
             params,
         )
@@ -163,14 +149,14 @@ def update_status(order_id: int, status: OrderStatus) -> dict[str, Any]:
             raise _transition_refused(cursor, order_id, status)
         if status is OrderStatus.CANCELLED:
             _return_stock(cursor, row)
-    return serialise(Order, row)
+    return ORDERS.serialise(row)
 
 
 def _transition_refused(cursor: Cursor, order_id: int, status: OrderStatus) -> Exception:
     cursor.execute("SELECT status FROM orders WHERE id = %(id)s", {"id": order_id})
     current = cursor.fetchone()
     if current is None:
-        return NotFound(f"order {order_id} not found", {"entity": ENTITY, "id": order_id})
+        return ORDERS.not_found(order_id)
     return Conflict(
         f"Cannot change order {order_id} from {current['status']} to {status}",
         {"field": "status", "current": current["status"], "requested": str(status)},

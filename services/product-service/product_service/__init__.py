@@ -8,19 +8,19 @@ from servicekit.settings import Settings
 
 from product_service.routes import products_api
 
-SERVICE_NAME = "products"
+PRODUCT_COUNTS = """
+    SELECT count(*) AS products,
+           count(DISTINCT category) AS categories,
+           coalesce(sum(stock), 0) AS units_in_stock
+    FROM products
+"""
 
 
 def create_app(settings: Settings | None = None) -> OpenAPI:
     return create_service_app(
-        settings or Settings.from_env(SERVICE_NAME),
+        settings,
+        service_name="products",
         import_name=__name__,
-        title="microstack product-service",
         apis=[products_api],
-        count_query="""
-            SELECT count(*) AS products,
-                   count(DISTINCT category) AS categories,
-                   coalesce(sum(stock), 0) AS units_in_stock
-            FROM products
-        """,
+        count_query=PRODUCT_COUNTS,
     )

@@ -7,8 +7,8 @@ from typing import Any
 from flask_openapi3 import APIBlueprint, Tag
 from servicekit.cache import current_cache
 from servicekit.database import transaction
-from servicekit.errors import Conflict, NotFound
-from servicekit.queries import fetch_item, fetch_page, serialise
+from servicekit.errors import Conflict
+from servicekit.queries import EntityTable
 
 from product_service.models import (
     CreateProduct,
@@ -19,67 +19,54 @@ from product_service.models import (
     StockChange,
 )
 
-ENTITY = "product"
+PRODUCTS = EntityTable(
+    "product",
+    "products",
+    "id, name, description, category, price, stock, created_at, updated_at",
+    Product,
+)
 products_api = APIBlueprint(
     "products", __name__, url_prefix="/api/v1/products", abp_tags=[Tag(name="products")]
 )
 
-_COLUMNS = "id, name, description, category, price, stock, created_at, updated_at"
-
 
 @products_api.get("", responses={200: ProductList})
 def list_products(query: ProductQuery) -> dict[str, Any]:
-    return current_cache().listing(
-        ENTITY, query.model_dump(mode="json"), lambda: load_products(query)
+    # psycopg2 sends literals, so the planner folds `NULL IS NULL` away and can use the index.
+    return PRODUCTS.cached_page(
+        query, where="WHERE (%(category)s::text IS NULL OR category = %(category)s)"
     )
 
 
 @products_api.get("/<product_id>", responses={200: Product})
 def get_product(path: ProductPath) -> dict[str, Any]:
-    return current_cache().item(ENTITY, path.product_id, lambda: load_product(path.product_id))
+    return PRODUCTS.cached_item(path.product_id)
 
 
 @products_api.post("", responses={201: Product})
 def create_product(body: CreateProduct) -> tuple[dict[str, Any], int, dict[str, str]]:
     product = insert_product(body)
-    current_cache().invalidate(ENTITY)
+    current_cache().invalidate(PRODUCTS.entity)
     return product, 201, {"Location": f"/api/v1/products/{product['id']}"}
 
 
 @products_api.patch("/<product_id>/stock", responses={200: Product})
 def change_stock(path: ProductPath, body: StockChange) -> dict[str, Any]:
     product = update_stock(path.product_id, body)
-    current_cache().invalidate(ENTITY, path.product_id)
+    current_cache().invalidate(PRODUCTS.entity, path.product_id)
     return product
-
-
-def load_products(query: ProductQuery) -> dict[str, Any]:
-    # psycopg2 sends literals, so the planner folds `NULL IS NULL` away and can use the index.
-    where = "WHERE (%(category)s::text IS NULL OR category = %(category)s)"
-    return fetch_page(
-        f"SELECT {_COLUMNS} FROM products {where} ORDER BY id LIMIT %(limit)s OFFSET %(offset)s",
-        f"SELECT count(*) AS total FROM products {where}",
-        {"category": query.category},
-        query,
-        Product,
-    )
-
-
-def load_product(product_id: int) -> dict[str, Any]:
-    sql = f"SELECT {_COLUMNS} FROM products WHERE id = %(id)s"
-    return fetch_item(sql, {"id": product_id}, Product, ENTITY)
 
 
 def insert_product(body: CreateProduct) -> dict[str, Any]:
     sql = f"""
         INSERT INTO products (name, description, category, price, stock)
         VALUES (%(name)s, %(description)s, %(category)s, %(price)s, %(stock)s)
-        RETURNING {_COLUMNS}
+        RETURNING {PRODUCTS.columns}
     """
     with transaction() as cursor:
         cursor.execute(sql, body.model_dump())
         row = cursor.fetchone()
-    return serialise(Product, row)
+    return PRODUCTS.serialise(row)
 
 
 def update_stock(product_id: int, change: StockChange) -> dict[str, Any]:
@@ -89,21 +76,21 @@ def update_stock(product_id: int, change: StockChange) -> dict[str, Any]:
     sql = f"""
         UPDATE products SET stock = {new_stock}, updated_at = now()
         WHERE id = %(id)s AND {new_stock} BETWEEN 0 AND 2147483647
-        RETURNING {_COLUMNS}
+        RETURNING {PRODUCTS.columns}
     """
     with transaction() as cursor:
         cursor.execute(sql, {"id": product_id, **change.model_dump()})
         row = cursor.fetchone()
         if row is None:
             raise _stock_refused(cursor, product_id, change)
-    return serialise(Product, row)
+    return PRODUCTS.serialise(row)
 
 
 def _stock_refused(cursor: Any, product_id: int, change: StockChange) -> Exception:
     cursor.execute("SELECT stock FROM products WHERE id = %(id)s", {"id": product_id})
     current = cursor.fetchone()
     if current is None:
-        return NotFound(f"product {product_id} not found", {"entity": ENTITY, "id": product_id})
+        return PRODUCTS.not_found(product_id)
     return Conflict(
         f"Insufficient stock for product {product_id}: {current['stock']} available, "
         f"cannot apply a change of {change.delta}",

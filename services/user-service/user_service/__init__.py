@@ -8,14 +8,12 @@ from servicekit.settings import Settings
 
 from user_service.routes import users_api
 
-SERVICE_NAME = "users"
-
 
 def create_app(settings: Settings | None = None) -> OpenAPI:
     return create_service_app(
-        settings or Settings.from_env(SERVICE_NAME),
+        settings,
+        service_name="users",
         import_name=__name__,
-        title="microstack user-service",
         apis=[users_api],
         count_query="SELECT count(*) AS users FROM users",
     )

@@ -9,57 +9,41 @@ from flask_openapi3 import APIBlueprint, Tag
 from servicekit.cache import current_cache
 from servicekit.database import transaction
 from servicekit.errors import Conflict
-from servicekit.queries import fetch_item, fetch_page, serialise
+from servicekit.queries import EntityTable
 from servicekit.validation import PageQuery
 
 from user_service.models import CreateUser, User, UserList, UserPath
 
-ENTITY = "user"
+USERS = EntityTable("user", "users", "id, username, email, created_at", User)
 users_api = APIBlueprint(
     "users", __name__, url_prefix="/api/v1/users", abp_tags=[Tag(name="users")]
 )
 
-_COLUMNS = "id, username, email, created_at"
 # Which request field a unique index guards (database/init.sql).
 _UNIQUE_FIELDS = {"users_username_key": "username", "users_email_key": "email"}
 
 
 @users_api.get("", responses={200: UserList})
 def list_users(query: PageQuery) -> dict[str, Any]:
-    return current_cache().listing(ENTITY, query.model_dump(mode="json"), lambda: load_users(query))
+    return USERS.cached_page(query)
 
 
 @users_api.get("/<user_id>", responses={200: User})
 def get_user(path: UserPath) -> dict[str, Any]:
-    return current_cache().item(ENTITY, path.user_id, lambda: load_user(path.user_id))
+    return USERS.cached_item(path.user_id)
 
 
 @users_api.post("", responses={201: User})
 def create_user(body: CreateUser) -> tuple[dict[str, Any], int, dict[str, str]]:
     user = insert_user(body)
-    current_cache().invalidate(ENTITY)
+    current_cache().invalidate(USERS.entity)
     return user, 201, {"Location": f"/api/v1/users/{user['id']}"}
-
-
-def load_users(query: PageQuery) -> dict[str, Any]:
-    return fetch_page(
-        f"SELECT {_COLUMNS} FROM users ORDER BY id LIMIT %(limit)s OFFSET %(offset)s",
-        "SELECT count(*) AS total FROM users",
-        {},
-        query,
-        User,
-    )
-
-
-def load_user(user_id: int) -> dict[str, Any]:
-    sql = f"SELECT {_COLUMNS} FROM users WHERE id = %(id)s"
-    return fetch_item(sql, {"id": user_id}, User, ENTITY)
 
 
 def insert_user(body: CreateUser) -> dict[str, Any]:
     sql = f"""
         INSERT INTO users (username, email) VALUES (%(username)s, %(email)s)
-        RETURNING {_COLUMNS}
+        RETURNING {USERS.columns}
     """
     try:
         with transaction() as cursor:
@@ -70,4 +54,4 @@ def insert_user(body: CreateUser) -> dict[str, Any]:
         raise Conflict(
             f"A user with this {field} already exists", {"field": field}, code="duplicate_user"
         ) from None
-    return serialise(User, row)
+    return USERS.serialise(row)

@@ -35,11 +35,6 @@ class ApiError(Exception):
         self.error_code = code or self.code
 
 
-class BadRequest(ApiError):
-    status = 400
-    code = "bad_request"
-
-
 class NotFound(ApiError):
     status = 404
     code = "not_found"
@@ -53,11 +48,6 @@ class Conflict(ApiError):
 class Unprocessable(ApiError):
     status = 422
     code = "validation_error"
-
-
-class ServiceUnavailable(ApiError):
-    status = 503
-    code = "service_unavailable"
 
 
 def error_response(

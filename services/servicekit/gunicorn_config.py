@@ -11,26 +11,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from servicekit.settings import SettingsError
+from servicekit.settings import ServerSettings
 
-_PORT_DEFAULT = 8000
+_server = ServerSettings.from_env()
 
-
-def _integer(name: str, default: int, minimum: int, maximum: int) -> int:
-    raw = os.environ.get(name, "").strip() or str(default)
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
-    if not minimum <= value <= maximum:
-        raise SettingsError(f"{name} must be between {minimum} and {maximum}, got {value}")
-    return value
-
-
-bind = f"0.0.0.0:{_integer('PORT', _PORT_DEFAULT, 1, 65535)}"
+bind = f"0.0.0.0:{_server.port}"
 worker_class = "gthread"
-workers = _integer("GUNICORN_WORKERS", 2, 1, 64)
-threads = _integer("GUNICORN_THREADS", 4, 1, 256)
+workers = _server.workers
+threads = _server.threads
 # Pools are built per worker after the fork; preloading would share libpq sockets across forks.
 preload_app = False
 timeout = 30
@@ -47,7 +35,7 @@ accesslog = None
 # uid 10001 in the image and would be shared by every gunicorn of one user on a host.
 control_socket_disable = True
 errorlog = "-"
-loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+loglevel = _server.log_level.lower()
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -43,7 +43,6 @@ class Settings:
     @classmethod
     def from_env(cls, service_name: str, environ: Mapping[str, str] | None = None) -> Settings:
         env = _Environment(os.environ if environ is None else environ)
-        threads = env.integer("GUNICORN_THREADS", 4, minimum=1, maximum=256)
         return cls(
             service_name=env.text("SERVICE_NAME", service_name),
             database_password=env.secret("DATABASE_PASSWORD"),
@@ -60,16 +59,46 @@ class Settings:
                 "DATABASE_STATEMENT_TIMEOUT_MS", 5000, minimum=1, maximum=600_000
             ),
             # One connection per gthread thread: psycopg2's pool never waits, it fails when empty.
-            database_pool_size=env.integer("DATABASE_POOL_SIZE", threads, minimum=1, maximum=256),
+            database_pool_size=env.integer(
+                "DATABASE_POOL_SIZE", _gunicorn_threads(env), minimum=1, maximum=256
+            ),
             redis_host=env.text("REDIS_HOST", "redis"),
             redis_port=env.integer("REDIS_PORT", 6379, minimum=1, maximum=65535),
             redis_db=env.integer("REDIS_DB", 0, minimum=0, maximum=15),
             cache_item_ttl_seconds=env.integer("CACHE_ITEM_TTL_SECONDS", 300, minimum=1),
             cache_list_ttl_seconds=env.integer("CACHE_LIST_TTL_SECONDS", 60, minimum=1),
-            log_level=env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
+            log_level=_log_level(env),
             cors_allowed_origins=env.csv("CORS_ALLOWED_ORIGINS"),
             trusted_proxy_count=env.integer("TRUSTED_PROXY_COUNT", 1, minimum=0, maximum=10),
         )
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    """What gunicorn needs (servicekit/gunicorn_config.py), parsed by the same rules."""
+
+    port: int = 8000
+    workers: int = 2
+    threads: int = 4
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
+        env = _Environment(os.environ if environ is None else environ)
+        return cls(
+            port=env.integer("PORT", 8000, minimum=1, maximum=65535),
+            workers=env.integer("GUNICORN_WORKERS", 2, minimum=1, maximum=64),
+            threads=_gunicorn_threads(env),
+            log_level=_log_level(env),
+        )
+
+
+def _gunicorn_threads(env: _Environment) -> int:
+    return env.integer("GUNICORN_THREADS", 4, minimum=1, maximum=256)
+
+
+def _log_level(env: _Environment) -> str:
+    return env.choice("LOG_LEVEL", "INFO", LOG_LEVELS)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,15 @@ def own_postgres(
     server.stop()
 
 
+def database_environment(server: PostgresServer) -> dict[str, str]:
+    """Point a service at ``server``'s `microstack` database instead of the suite's."""
+    return {
+        "DATABASE_HOST": server.host,
+        "DATABASE_PORT": str(server.port),
+        "DATABASE_NAME": "microstack",
+    }
+
+
 def container_healthcheck(port: int) -> int:
     """`python -m servicekit.healthcheck`, as the image's HEALTHCHECK runs it."""
     env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(SERVICES_DIR)}
@@ -53,12 +62,7 @@ def test_postgres_outage_is_503_fast_then_recovers(
     start_service: StartService, own_postgres: PostgresServer
 ) -> None:
     service = start_service(
-        "products",
-        DATABASE_HOST=own_postgres.host,
-        DATABASE_PORT=str(own_postgres.port),
-        DATABASE_NAME="microstack",
-        GUNICORN_WORKERS="1",
-        GUNICORN_THREADS="4",
+        "products", **database_environment(own_postgres), GUNICORN_WORKERS="1", GUNICORN_THREADS="4"
     )
     products = f"{service.url}/api/v1/products"
     assert requests.get(f"{products}/1", timeout=3).status_code == 200  # now cached
@@ -98,13 +102,7 @@ def test_service_starts_before_postgres_and_then_serves(
 ) -> None:
     """Nothing connects at start-up, so the container may start before the database is up."""
     late = PostgresServer(scratch_directory("postgres-late"))
-    service = start_service(
-        "users",
-        DATABASE_HOST=late.host,
-        DATABASE_PORT=str(late.port),
-        DATABASE_NAME="microstack",
-        GUNICORN_WORKERS="1",
-    )
+    service = start_service("users", **database_environment(late), GUNICORN_WORKERS="1")
     try:
         assert requests.get(f"{service.url}/health", timeout=5).status_code == 503
         assert requests.get(f"{service.url}/health/live", timeout=5).status_code == 200

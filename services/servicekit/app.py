@@ -20,7 +20,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from servicekit.cache import Cache
 from servicekit.database import Database, init_database
 from servicekit.errors import register_error_handlers, validation_failed
-from servicekit.health import health_blueprint
+from servicekit.health import init_health
 from servicekit.request_log import REQUEST_ID_HEADER, configure_logging, init_request_log
 from servicekit.settings import Settings
 from servicekit.stats import stats_blueprint
@@ -63,10 +63,13 @@ def create_service_app(
     register_error_handlers(app)
     init_request_log(app)
     app.before_request(_parse_json_body)
-    _init_stores(app, settings)
+    database = Database(settings)
+    init_database(app, database)
+    # Neither connects here: the pool fills on first use, after gunicorn's fork.
+    app.extensions["servicekit.cache"] = Cache(settings)
     for api in (*apis, stats_blueprint(count_query)):
         app.register_api(api)
-    app.register_blueprint(health_blueprint)
+    init_health(app, database)
     _publish_openapi_document(app, settings.service_name)
     _init_http(app, settings)
     return app
@@ -76,12 +79,6 @@ def shutdown(app: OpenAPI) -> None:
     """Close the pool and the Redis client (gunicorn's worker_exit hook calls this)."""
     app.extensions["servicekit.database"].close()
     app.extensions["servicekit.cache"].close()
-
-
-def _init_stores(app: OpenAPI, settings: Settings) -> None:
-    # Neither connects here: the pool fills on first use, after gunicorn's fork.
-    init_database(app, Database(settings))
-    app.extensions["servicekit.cache"] = Cache(settings)
 
 
 def _init_http(app: OpenAPI, settings: Settings) -> None:

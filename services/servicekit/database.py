@@ -67,6 +67,15 @@ class Database:
             pool.putconn(connection, close=True)
         raise psycopg2.OperationalError("no live database connection")
 
+    def is_reachable(self) -> bool:
+        """Borrow a live connection (acquire pings it) and give it back. Blocks up to libpq's
+        connect_timeout, or longer on a host that drops packets: callers bound it (health.py)."""
+        try:
+            self.release(self.acquire())
+        except psycopg2.Error:
+            return False
+        return True
+
     def release(self, connection: Connection) -> None:
         broken = connection.closed != 0
         if not broken and connection.info.transaction_status != TRANSACTION_STATUS_IDLE:
@@ -100,14 +109,14 @@ def init_database(app: Flask, database: Database) -> None:
     app.teardown_appcontext(_release_request_connection)
 
 
-def _database() -> Database:
+def current_database() -> Database:
     database: Database = current_app.extensions["servicekit.database"]
     return database
 
 
 def request_connection() -> Connection:
     if "database_connection" not in g:
-        g.database_connection = _database().acquire()
+        g.database_connection = current_database().acquire()
     connection: Connection = g.database_connection
     return connection
 
@@ -115,7 +124,7 @@ def request_connection() -> Connection:
 def _release_request_connection(_error: BaseException | None) -> None:
     connection = g.pop("database_connection", None)
     if connection is not None:
-        _database().release(connection)
+        current_database().release(connection)
 
 
 @contextmanager

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 import requests
+from flask.testing import FlaskClient
 
 from scripts.devstack.database import bootstrap_application_database
 from scripts.devstack.servers import SERVICES_DIR, GunicornServer, PostgresServer
@@ -30,6 +33,27 @@ def own_postgres(
     bootstrap_application_database(server, app_role_password_file)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def silent_database() -> Iterator[socket.socket]:
+    """A loopback listener that completes TCP handshakes but never says a word: to libpq, a
+    PostgreSQL host whose answers are dropped. Never accepted here, so the test can count them."""
+    with socket.create_server(("127.0.0.1", 0), backlog=32) as listener:
+        yield listener
+
+
+def connections_received(listener: socket.socket) -> int:
+    listener.setblocking(False)
+    received = []
+    while True:
+        try:
+            received.append(listener.accept()[0])
+        except BlockingIOError:
+            break
+    for connection in received:
+        connection.close()
+    return len(received)
 
 
 def database_environment(server: PostgresServer) -> dict[str, str]:
@@ -151,3 +175,25 @@ def test_huge_body_over_a_real_socket_is_a_json_413(
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "request_entity_too_large"
     assert query("SELECT count(*) AS n FROM users") == [{"n": 4}]
+
+
+def test_health_is_503_within_the_deadline_when_the_database_never_answers(
+    make_client: Callable[..., FlaskClient], silent_database: socket.socket
+) -> None:
+    """libpq's connect_timeout cannot go below 2 s: the check itself must be bounded."""
+    users = make_client(
+        "users", database_host="127.0.0.1", database_port=silent_database.getsockname()[1]
+    )
+
+    def timed_health() -> tuple[float, int, dict[str, object]]:
+        started = time.perf_counter()
+        response = users.get("/health")
+        return time.perf_counter() - started, response.status_code, response.get_json()
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda _: timed_health(), range(4)))
+    for elapsed, status, body in answers:
+        assert elapsed < HEALTH_DEADLINE_SECONDS
+        assert (status, body["checks"]) == (503, {"database": "unavailable", "cache": "ok"})
+    # Four concurrent checks share one attempt: a hung database does not pile up connections.
+    assert connections_received(silent_database) == 1

@@ -128,9 +128,11 @@ def whole_number(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
-def megabytes(value: Any) -> str | None:
-    # The provider's memory arguments are in MB.
-    return None if value is None else f"{int(value)}m"
+def megabytes(value: Any) -> str | int | None:
+    # The provider's memory arguments are in MB; -1 (swap) means unlimited, as in Docker.
+    if value is None or int(value) < 0:
+        return None if value is None else -1
+    return f"{int(value)}m"
 
 
 def network_attachment(block: ResourceInputs) -> tuple[str, list[str]]:

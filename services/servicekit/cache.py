@@ -10,6 +10,18 @@ generation is still the one it saw before loading. So a GET that follows a succe
 never sees the old value.
 
 Any RedisError means "no cache": reads and writes go to PostgreSQL and ``/health`` says degraded.
+
+Why failed invalidations are kept: a write that commits while Redis is unreachable cannot delete
+the stale entries, and Redis may come back with them (AOF or RDB, or a partition, not a restart).
+So the process keeps what it failed to invalidate and replays it before it next reads from or
+writes to the cache (readiness checks replay too); while any is pending its reads skip the cache.
+That keeps read-your-writes within this process. Other processes (this service's other gunicorn
+workers, the other services) cannot know: they may serve those entries until this process replays
+(at its next request or readiness check) or the entries expire, so staleness is bounded by
+CACHE_ITEM_TTL_SECONDS / CACHE_LIST_TTL_SECONDS. We accept that: it takes a write during an outage
+and a Redis that comes back with its data, and the TTLs are minutes at most.
+A tighter bound would need the invalidations recorded outside Redis (an outbox table in
+PostgreSQL, replayed by whichever process finds Redis back), which we do not judge worth it here.
 """
 
 from __future__ import annotations
@@ -18,6 +30,7 @@ import hashlib
 import json
 import logging
 import random
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -71,6 +84,10 @@ class Cache:
         self._lookup = self._client.register_script(_LOOKUP)
         self._store_if_current = self._client.register_script(_STORE_IF_CURRENT)
         self._healthy = True
+        # Invalidations that failed: entity -> item ids (the list generation is bumped as well).
+        self._pending: dict[str, set[int]] = {}
+        self._replaying = False
+        self._replay_state = threading.Condition()
 
     def item(self, entity: str, item_id: int, load: Callable[[], JsonValue]) -> JsonValue:
         return self._read_through(entity, f"{entity}:{item_id}", self._item_ttl, load)
@@ -84,17 +101,54 @@ class Cache:
         return self._read_through(entity, key, self._list_ttl, load)
 
     def invalidate(self, entity: str, *item_ids: int) -> None:
-        """Call after the commit: drop the entity's items and retire every cached list."""
+        """Call after the commit: drop the entity's items and retire every cached list.
+
+        When Redis cannot be reached the write itself has still succeeded: the invalidation is
+        kept and replayed before this process next uses the cache (see the module docstring).
+        """
+        with self._replay_state:
+            self._pending.setdefault(entity, set()).update(item_ids)
+        self._replay_invalidations(wait=True)
+
+    def _replay_invalidations(self, *, wait: bool) -> bool:
+        """Send every pending invalidation; True when none is left, i.e. the cache can be trusted.
+
+        ``wait``: a writer waits for a replay running in another thread, then sends its own; a
+        reader does not wait and skips the cache for this request instead.
+        """
+        with self._replay_state:
+            while self._replaying and wait:
+                self._replay_state.wait()
+            if self._replaying:
+                return False
+            if not self._pending:
+                return True
+            batch, self._pending = self._pending, {}
+            self._replaying = True
+        sent = False
         try:
-            with self._client.pipeline(transaction=True) as pipeline:
-                if item_ids:
-                    pipeline.delete(*(f"{entity}:{item_id}" for item_id in item_ids))
-                pipeline.incr(_generation_key(entity))
-                pipeline.execute()
-            self._mark(healthy=True)
+            self._send_invalidations(batch)
+            sent = True
         except redis.RedisError as error:
-            # Stale entries expire with their TTL; the write itself has already succeeded.
             self._mark(healthy=False, error=error)
+        finally:
+            with self._replay_state:
+                if not sent:
+                    for entity, item_ids in batch.items():
+                        self._pending.setdefault(entity, set()).update(item_ids)
+                self._replaying = False
+                self._replay_state.notify_all()
+        if sent:
+            self._mark(healthy=True)
+        return sent
+
+    def _send_invalidations(self, batch: Mapping[str, set[int]]) -> None:
+        with self._client.pipeline(transaction=True) as pipeline:
+            for entity, item_ids in batch.items():
+                if item_ids:
+                    pipeline.delete(*(f"{entity}:{item_id}" for item_id in sorted(item_ids)))
+                pipeline.incr(_generation_key(entity))
+            pipeline.execute()
 
     def counters(self) -> dict[str, int | None]:
         try:
@@ -105,12 +159,14 @@ class Cache:
         return {"hits": int(hits or 0), "misses": int(misses or 0)}
 
     def ping(self) -> bool:
+        """Redis answers; also the earliest chance to replay invalidations that failed."""
         try:
             self._client.ping()
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
             return False
         self._mark(healthy=True)
+        self._replay_invalidations(wait=False)
         return True
 
     def close(self) -> None:
@@ -119,6 +175,8 @@ class Cache:
     def _read_through(
         self, entity: str, key: str, ttl: int, load: Callable[[], JsonValue]
     ) -> JsonValue:
+        if not self._replay_invalidations(wait=False):
+            return load()
         generation_key = _generation_key(entity)
         try:
             counters = [self._counter_key("hits"), self._counter_key("misses")]

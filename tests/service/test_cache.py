@@ -23,6 +23,13 @@ def counters(client: FlaskClient) -> dict[str, Any]:
     return cache
 
 
+def furniture_stock(client: FlaskClient, product_id: int) -> int:
+    """The product's stock as a cached list read shows it."""
+    listed = client.get("/api/v1/products?category=furniture").get_json()["items"]
+    stock: int = next(item["stock"] for item in listed if item["id"] == product_id)
+    return stock
+
+
 def list_keys(store: redis.Redis, entity: str) -> list[str]:
     return sorted(key.decode() for key in store.scan_iter(f"{entity}:list:v*"))
 
@@ -175,5 +182,50 @@ def test_redis_stopping_and_coming_back(
         assert products.get("/health").get_json()["status"] == "ok"
         assert products.get("/api/v1/products/1").get_json()["stock"] == 3
         assert counters(products) == {"hits": 0, "misses": 1}
+    finally:
+        redis_server.stop()
+
+
+def test_a_write_during_an_outage_is_seen_after_redis_returns_with_the_old_entries(
+    make_client: ClientFactory, scratch_directory: Callable[[str], Path]
+) -> None:
+    """Redis comes back from its append-only file with the entries the write made stale."""
+    redis_server = RedisServer(scratch_directory("redis-aof"), persistence=True).start()
+    try:
+        products = make_client(
+            "products", redis_port=redis_server.port, redis_password=redis_server.password
+        )
+        old_stock = products.get("/api/v1/products/8").get_json()["stock"]
+        assert furniture_stock(products, 8) == old_stock
+        redis_server.stop()
+        new_stock = {"stock": old_stock + 7}
+        assert products.patch("/api/v1/products/8/stock", json=new_stock).status_code == 200
+        redis_server.start()
+        store = redis_server.client()
+        assert json.loads(store.get("product:8"))["stock"] == old_stock  # stale, and back
+        assert products.get("/api/v1/products/8").get_json()["stock"] == old_stock + 7
+        assert furniture_stock(products, 8) == old_stock + 7
+        assert json.loads(store.get("product:8"))["stock"] == old_stock + 7  # refilled
+        store.close()
+    finally:
+        redis_server.stop()
+
+
+def test_the_readiness_check_replays_failed_invalidations_for_other_processes(
+    make_client: ClientFactory, scratch_directory: Callable[[str], Path]
+) -> None:
+    redis_server = RedisServer(scratch_directory("redis-aof"), persistence=True).start()
+    try:
+        settings = {"redis_port": redis_server.port, "redis_password": redis_server.password}
+        writer, other_process = (
+            make_client("products", **settings),
+            make_client("products", **settings),
+        )
+        assert writer.get("/api/v1/products/8").get_json()["stock"] == 5
+        redis_server.stop()
+        assert writer.patch("/api/v1/products/8/stock", json={"stock": 11}).status_code == 200
+        redis_server.start()
+        assert writer.get("/health").get_json()["status"] == "ok"
+        assert other_process.get("/api/v1/products/8").get_json()["stock"] == 11
     finally:
         redis_server.stop()

@@ -127,6 +127,8 @@ def run_build(
                 buildargs=build_args,
                 target=target,
                 platform=platform,
+                # Not declared by the program (the provider's Image has no labels): added so that
+                # teardown's label sweep finds the image even when a crashed run lost the ledger.
                 labels=engine.stack_labels,
                 rm=True,
                 forcerm=True,

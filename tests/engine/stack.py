@@ -91,7 +91,7 @@ def up(
 ) -> EngineStack:
     config = read_stack_config(REPOSITORY / f"Pulumi.{stack}.yaml") if config is None else config
     files = files or StackFiles.of(stack)
-    engine = DockerEngine(PROJECT, stack, Ledger(files.ledger))
+    engine = DockerEngine(PROJECT, stack, Ledger.load(files.ledger))
     # A crashed earlier run may have left objects behind; names are fixed, so they would clash.
     tear_down(engine)
     mocks = EngineMocks(engine)

@@ -21,7 +21,8 @@ from servicekit.cache import Cache
 from servicekit.database import Database, init_database
 from servicekit.errors import register_error_handlers, validation_failed
 from servicekit.health import init_health
-from servicekit.request_log import REQUEST_ID_HEADER, configure_logging, init_request_log
+from servicekit.json_logging import configure_logging
+from servicekit.request_log import REQUEST_ID_HEADER, init_request_log
 from servicekit.settings import Settings
 from servicekit.stats import stats_blueprint
 from servicekit.validation import ErrorResponse

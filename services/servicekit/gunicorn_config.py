@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from servicekit.json_logging import gunicorn_logconfig
 from servicekit.settings import ServerSettings
 
 _server = ServerSettings.from_env()
@@ -36,6 +37,8 @@ accesslog = None
 control_socket_disable = True
 errorlog = "-"
 loglevel = _server.log_level.lower()
+# gunicorn's own lines as JSON too, like the app's: a container's log is one JSON object a line.
+logconfig_dict = gunicorn_logconfig(_server.log_level)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

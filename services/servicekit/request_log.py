@@ -1,41 +1,19 @@
-"""Request ids and one JSON log line per request (python-json-logger)."""
+"""Request ids and one log line per request (JSON: json_logging.py)."""
 
 from __future__ import annotations
 
 import logging
 import re
-import sys
 import time
 import uuid
 
 from flask import Flask, Response, g, request
-from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # Ids from clients are echoed into logs and headers: accept only short, plain tokens.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_HANDLER_MARKER = "servicekit_json_handler"
 
 request_logger = logging.getLogger("servicekit.request")
-
-
-def configure_logging(level: str) -> None:
-    """JSON lines on stderr (gunicorn's error log and `docker logs` both show them)."""
-    root = logging.getLogger()
-    root.setLevel(level)
-    if any(getattr(handler, _HANDLER_MARKER, False) for handler in root.handlers):
-        return
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        JsonFormatter(
-            "{levelname}{name}{message}",
-            style="{",
-            rename_fields={"levelname": "level", "name": "logger"},
-            timestamp="time",  # ISO 8601 in UTC, from the record's creation time
-        )
-    )
-    setattr(handler, _HANDLER_MARKER, True)
-    root.addHandler(handler)
 
 
 def init_request_log(app: Flask) -> None:

@@ -148,11 +148,15 @@ def test_sigterm_finishes_cleanly_and_logs_are_json_lines(start_service: StartSe
     service.stop()  # SIGTERM to the arbiter: graceful shutdown
     assert service.process is not None
     assert service.process.popen.returncode == 0
-    lines = [
-        json.loads(line)
-        for line in service.log_path.read_text().splitlines()
-        if line.startswith("{")
-    ]
+    # Every line, gunicorn's own included: a container's log is JSON lines only.
+    lines = [json.loads(line) for line in service.log_path.read_text().splitlines()]
+    gunicorn_messages = [line["message"] for line in lines if line["logger"] == "gunicorn.error"]
+    for expected in ("Starting gunicorn", "Listening at", "Booting worker", "Shutting down"):
+        assert any(message.startswith(expected) for message in gunicorn_messages), expected
+    assert all({"time", "level", "logger", "message"} <= line.keys() for line in lines)
+    assert not any(
+        line["logger"] == "gunicorn.access" for line in lines
+    )  # servicekit logs requests
     request_lines = [line for line in lines if line.get("request_id") == "probe-42"]
     assert len(request_lines) == 1
     assert {"method": "GET", "path": "/api/v1/orders/1", "status": 200}.items() <= request_lines[

@@ -73,6 +73,8 @@ class EngineStack:
 
     def down(self, *, keep_data: bool = False) -> list[str]:
         self.mocks.close()
+        # The document holds the stack's passwords: it goes with the stack.
+        self.files.outputs.unlink(missing_ok=True)
         return tear_down(self.engine, keep_data=keep_data)
 
 

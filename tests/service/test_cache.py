@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 from flask.testing import FlaskClient
 from servicekit.cache import Cache
@@ -16,6 +17,31 @@ from scripts.devstack.servers import RedisServer
 from tests.service.assertions import assert_error
 
 ClientFactory = Callable[..., FlaskClient]
+OwnRedis = Callable[..., RedisServer]
+
+
+@pytest.fixture
+def own_redis(scratch_directory: Callable[[str], Path]) -> Iterator[OwnRedis]:
+    """Factory: a Redis this test may stop and start again on its port (the suite's stays up).
+
+    ``persistence=True``: it comes back with its data (append-only file), stale entries included.
+    """
+    started: list[RedisServer] = []
+
+    def start(*, persistence: bool = False) -> RedisServer:
+        server = RedisServer(scratch_directory("redis-own"), persistence=persistence).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def products_on(make_client: ClientFactory, redis_server: RedisServer) -> FlaskClient:
+    return make_client(
+        "products", redis_port=redis_server.port, redis_password=redis_server.password
+    )
 
 
 def counters(client: FlaskClient) -> dict[str, Any]:
@@ -163,69 +189,50 @@ def test_without_redis_reads_and_writes_still_work(make_client: ClientFactory, q
     assert query("SELECT stock FROM products WHERE id = 8") == [{"stock": 5}]
 
 
-def test_redis_stopping_and_coming_back(
-    make_client: ClientFactory, scratch_directory: Callable[[str], Path]
-) -> None:
-    redis_server = RedisServer(scratch_directory("redis-outage")).start()
-    try:
-        products = make_client(
-            "products", redis_port=redis_server.port, redis_password=redis_server.password
-        )
-        assert products.get("/health").get_json()["status"] == "ok"
-        products.get("/api/v1/products/1")
-        redis_server.stop()
-        assert products.get("/health").get_json()["status"] == "degraded"
-        assert products.get("/api/v1/products/1").status_code == 200
-        assert products.patch("/api/v1/products/1/stock", json={"stock": 3}).status_code == 200
-        assert products.get("/api/v1/products/1").get_json()["stock"] == 3
-        redis_server.start()  # same port; no persistence, so it comes back empty
-        assert products.get("/health").get_json()["status"] == "ok"
-        assert products.get("/api/v1/products/1").get_json()["stock"] == 3
-        assert counters(products) == {"hits": 0, "misses": 1}
-    finally:
-        redis_server.stop()
+def test_redis_stopping_and_coming_back(make_client: ClientFactory, own_redis: OwnRedis) -> None:
+    redis_server = own_redis()
+    products = products_on(make_client, redis_server)
+    assert products.get("/health").get_json()["status"] == "ok"
+    products.get("/api/v1/products/1")
+    redis_server.stop()
+    assert products.get("/health").get_json()["status"] == "degraded"
+    assert products.get("/api/v1/products/1").status_code == 200
+    assert products.patch("/api/v1/products/1/stock", json={"stock": 3}).status_code == 200
+    assert products.get("/api/v1/products/1").get_json()["stock"] == 3
+    redis_server.start()  # same port; no persistence, so it comes back empty
+    assert products.get("/health").get_json()["status"] == "ok"
+    assert products.get("/api/v1/products/1").get_json()["stock"] == 3
+    assert counters(products) == {"hits": 0, "misses": 1}
 
 
 def test_a_write_during_an_outage_is_seen_after_redis_returns_with_the_old_entries(
-    make_client: ClientFactory, scratch_directory: Callable[[str], Path]
+    make_client: ClientFactory, own_redis: OwnRedis
 ) -> None:
-    """Redis comes back from its append-only file with the entries the write made stale."""
-    redis_server = RedisServer(scratch_directory("redis-aof"), persistence=True).start()
-    try:
-        products = make_client(
-            "products", redis_port=redis_server.port, redis_password=redis_server.password
-        )
-        old_stock = products.get("/api/v1/products/8").get_json()["stock"]
-        assert furniture_stock(products, 8) == old_stock
-        redis_server.stop()
-        new_stock = {"stock": old_stock + 7}
-        assert products.patch("/api/v1/products/8/stock", json=new_stock).status_code == 200
-        redis_server.start()
-        store = redis_server.client()
-        assert json.loads(store.get("product:8"))["stock"] == old_stock  # stale, and back
-        assert products.get("/api/v1/products/8").get_json()["stock"] == old_stock + 7
-        assert furniture_stock(products, 8) == old_stock + 7
-        assert json.loads(store.get("product:8"))["stock"] == old_stock + 7  # refilled
-        store.close()
-    finally:
-        redis_server.stop()
+    redis_server = own_redis(persistence=True)
+    products = products_on(make_client, redis_server)
+    old_stock = products.get("/api/v1/products/8").get_json()["stock"]
+    assert furniture_stock(products, 8) == old_stock
+    redis_server.stop()
+    new_stock = {"stock": old_stock + 7}
+    assert products.patch("/api/v1/products/8/stock", json=new_stock).status_code == 200
+    redis_server.start()
+    store = redis_server.client()
+    assert json.loads(store.get("product:8"))["stock"] == old_stock  # stale, and back
+    assert products.get("/api/v1/products/8").get_json()["stock"] == old_stock + 7
+    assert furniture_stock(products, 8) == old_stock + 7
+    assert json.loads(store.get("product:8"))["stock"] == old_stock + 7  # refilled
+    store.close()
 
 
 def test_the_readiness_check_replays_failed_invalidations_for_other_processes(
-    make_client: ClientFactory, scratch_directory: Callable[[str], Path]
+    make_client: ClientFactory, own_redis: OwnRedis
 ) -> None:
-    redis_server = RedisServer(scratch_directory("redis-aof"), persistence=True).start()
-    try:
-        settings = {"redis_port": redis_server.port, "redis_password": redis_server.password}
-        writer, other_process = (
-            make_client("products", **settings),
-            make_client("products", **settings),
-        )
-        assert writer.get("/api/v1/products/8").get_json()["stock"] == 5
-        redis_server.stop()
-        assert writer.patch("/api/v1/products/8/stock", json={"stock": 11}).status_code == 200
-        redis_server.start()
-        assert writer.get("/health").get_json()["status"] == "ok"
-        assert other_process.get("/api/v1/products/8").get_json()["stock"] == 11
-    finally:
-        redis_server.stop()
+    redis_server = own_redis(persistence=True)
+    writer = products_on(make_client, redis_server)
+    other_process = products_on(make_client, redis_server)
+    assert writer.get("/api/v1/products/8").get_json()["stock"] == 5
+    redis_server.stop()
+    assert writer.patch("/api/v1/products/8/stock", json={"stock": 11}).status_code == 200
+    redis_server.start()  # with product:8 at stock 5, from its append-only file
+    assert writer.get("/health").get_json()["status"] == "ok"
+    assert other_process.get("/api/v1/products/8").get_json()["stock"] == 11

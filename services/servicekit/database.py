@@ -25,6 +25,20 @@ from servicekit.settings import Settings
 # A statement on a dead connection raises one of these; the connection is then dropped.
 BROKEN_CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
 
+# statement_timeout bounds a query the server is running, not a server that has vanished: on a host
+# that silently drops packets, a pooled connection would wait for TCP to give up (~15 minutes).
+# Both settings below are answered by the peer's kernel, not by PostgreSQL, so a slow but live
+# server never trips them. tcp_user_timeout: data we sent (a query, a ping) unacknowledged this long
+# means the host is gone. Keepalives: while we wait for a reply (up to statement_timeout), an idle
+# connection is probed after 5 s and dropped after 3 unanswered probes a second apart (~8 s).
+TCP_USER_TIMEOUT_MS = 5000
+KEEPALIVE_SETTINGS = {
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 1,
+    "keepalives_count": 3,
+}
+
 
 class Database:
     def __init__(self, settings: Settings) -> None:
@@ -43,6 +57,8 @@ class Database:
             "connect_timeout": settings.database_connect_timeout_seconds,
             "application_name": settings.service_name,
             "options": f"-c statement_timeout={settings.database_statement_timeout_ms}",
+            "tcp_user_timeout": TCP_USER_TIMEOUT_MS,
+            **KEEPALIVE_SETTINGS,
         }
 
     def _get_pool(self) -> ThreadedConnectionPool:

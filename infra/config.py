@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import pulumi
 
@@ -28,30 +30,45 @@ from infra.validation import (
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
-# Official images on Debian bookworm, pinned. The nginx image ships the njs module we need.
-DEFAULTS: dict[str, str] = {
-    "gatewayBindAddress": "127.0.0.1",
-    "gatewayHttpsPort": "8443",
-    "gatewayHttpPort": "8080",
-    "postgresImage": "postgres:16.4-bookworm",
-    "redisImage": "redis:7.4.1-bookworm",
-    "nginxImage": "nginx:1.27.2-bookworm",
-    "pythonImage": "python:3.11.11-slim-bookworm",
-    "cacheItemTtlSeconds": "300",
-    "cacheListTtlSeconds": "60",
-    "gunicornWorkers": "2",
-    "gunicornThreads": "4",
-    "logLevel": "INFO",
-    "publishPostgres": "false",
-    "postgresHostPort": "5432",
-    "publishRedis": "false",
-    "redisHostPort": "6379",
-    "corsAllowedOrigins": "",
-    "serviceMemoryMb": "256",
-    "postgresMemoryMb": "512",
-    "redisMemoryMb": "128",
-    "gatewayMemoryMb": "128",
+# Docker refuses limits under 6 MB; anything below 32 MB cannot run these processes anyway.
+_parse_memory = partial(parse_int, minimum=32, maximum=1_048_576)
+
+
+@dataclass(frozen=True)
+class Option:
+    """One plain config key: its default (as the CLI passes it, a string) and its parser."""
+
+    default: str
+    parse: Callable[[str, str], object]
+
+
+# Key -> option; each key fills the Settings field of the same name in snake_case
+# (gatewayHttpsPort -> gateway_https_port). Checked in this order, so the first wrong key is named.
+# Images: official ones on Debian bookworm, pinned; the nginx image ships the njs module we need.
+OPTIONS: dict[str, Option] = {
+    "gatewayBindAddress": Option("127.0.0.1", parse_ip_address),
+    "gatewayHttpsPort": Option("8443", parse_port),
+    "gatewayHttpPort": Option("8080", parse_port),
+    "postgresImage": Option("postgres:16.4-bookworm", parse_image_reference),
+    "redisImage": Option("redis:7.4.1-bookworm", parse_image_reference),
+    "nginxImage": Option("nginx:1.27.2-bookworm", parse_image_reference),
+    "pythonImage": Option("python:3.11.11-slim-bookworm", parse_image_reference),
+    "cacheItemTtlSeconds": Option("300", parse_positive_int),
+    "cacheListTtlSeconds": Option("60", parse_positive_int),
+    "gunicornWorkers": Option("2", partial(parse_int, minimum=1, maximum=64)),
+    "gunicornThreads": Option("4", partial(parse_int, minimum=1, maximum=256)),
+    "logLevel": Option("INFO", partial(parse_choice, choices=LOG_LEVELS)),
+    "publishPostgres": Option("false", parse_bool),
+    "postgresHostPort": Option("5432", parse_port),
+    "publishRedis": Option("false", parse_bool),
+    "redisHostPort": Option("6379", parse_port),
+    "corsAllowedOrigins": Option("", parse_origins),
+    "serviceMemoryMb": Option("256", _parse_memory),
+    "postgresMemoryMb": Option("512", _parse_memory),
+    "redisMemoryMb": Option("128", _parse_memory),
+    "gatewayMemoryMb": Option("128", _parse_memory),
 }
+DEFAULTS: dict[str, str] = {key: option.default for key, option in OPTIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -93,41 +110,12 @@ class Settings:
 def load_settings(config: pulumi.Config | None = None) -> Settings:
     """Read and validate every key; raise ConfigError naming the first key that is wrong."""
     config = config or pulumi.Config(NAMESPACE)
-
-    def raw(key: str) -> str:
-        value = config.get(key)
-        return DEFAULTS[key] if value is None else value
-
+    values = {
+        _field_name(key): option.parse(key, _raw(config, key, option.default))
+        for key, option in OPTIONS.items()
+    }
     settings = Settings(
-        gateway_bind_address=parse_ip_address("gatewayBindAddress", raw("gatewayBindAddress")),
-        gateway_https_port=parse_port("gatewayHttpsPort", raw("gatewayHttpsPort")),
-        gateway_http_port=parse_port("gatewayHttpPort", raw("gatewayHttpPort")),
-        postgres_image=parse_image_reference("postgresImage", raw("postgresImage")),
-        redis_image=parse_image_reference("redisImage", raw("redisImage")),
-        nginx_image=parse_image_reference("nginxImage", raw("nginxImage")),
-        python_image=parse_image_reference("pythonImage", raw("pythonImage")),
-        cache_item_ttl_seconds=parse_positive_int(
-            "cacheItemTtlSeconds", raw("cacheItemTtlSeconds")
-        ),
-        cache_list_ttl_seconds=parse_positive_int(
-            "cacheListTtlSeconds", raw("cacheListTtlSeconds")
-        ),
-        gunicorn_workers=parse_int(
-            "gunicornWorkers", raw("gunicornWorkers"), minimum=1, maximum=64
-        ),
-        gunicorn_threads=parse_int(
-            "gunicornThreads", raw("gunicornThreads"), minimum=1, maximum=256
-        ),
-        log_level=parse_choice("logLevel", raw("logLevel"), LOG_LEVELS),
-        publish_postgres=parse_bool("publishPostgres", raw("publishPostgres")),
-        postgres_host_port=parse_port("postgresHostPort", raw("postgresHostPort")),
-        publish_redis=parse_bool("publishRedis", raw("publishRedis")),
-        redis_host_port=parse_port("redisHostPort", raw("redisHostPort")),
-        cors_allowed_origins=parse_origins("corsAllowedOrigins", raw("corsAllowedOrigins")),
-        service_memory_mb=_memory("serviceMemoryMb", raw("serviceMemoryMb")),
-        postgres_memory_mb=_memory("postgresMemoryMb", raw("postgresMemoryMb")),
-        redis_memory_mb=_memory("redisMemoryMb", raw("redisMemoryMb")),
-        gateway_memory_mb=_memory("gatewayMemoryMb", raw("gatewayMemoryMb")),
+        **values,
         tls_certificate=_pem_secret(config, "tlsCertificate", "CERTIFICATE"),
         tls_private_key=_pem_secret(config, "tlsPrivateKey", "PRIVATE KEY"),
     )
@@ -138,6 +126,15 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
             missing, "tlsCertificate and tlsPrivateKey to be set together (or neither)"
         )
     return settings
+
+
+def _raw(config: pulumi.Config, key: str, default: str) -> str:
+    value = config.get(key)
+    return default if value is None else value
+
+
+def _field_name(key: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()
 
 
 def _pem_secret(config: pulumi.Config, key: str, block: str) -> pulumi.Output[str] | None:
@@ -151,11 +148,6 @@ def _pem_secret(config: pulumi.Config, key: str, block: str) -> pulumi.Output[st
     if not re.search(rf"-----BEGIN ([A-Z]+ )?{block}-----", value):
         raise ConfigError(key, f"a PEM {block} block (set with `pulumi config set --secret`)")
     return pulumi.Output.secret(value)
-
-
-def _memory(key: str, raw: str) -> int:
-    # Docker refuses limits under 6 MB; anything below 32 MB cannot run these processes anyway.
-    return parse_int(key, raw, minimum=32, maximum=1_048_576)
 
 
 def _check_published_ports(settings: Settings) -> None:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
+
+from infra.naming import StackScope
 
 # Survive engine restarts and crashes, but stay down when an operator stops a container on purpose.
 RESTART_POLICY = "unless-stopped"
@@ -14,6 +17,43 @@ RESTART_POLICY = "unless-stopped"
 WAIT_TIMEOUT_SECONDS = 180
 # Nothing in these containers needs to gain privileges through setuid binaries.
 SECURITY_OPTIONS = ["no-new-privileges:true"]
+# Docker's own `docker stop` grace period. Without `destroy_grace_seconds` the provider removes a
+# container by force (SIGKILL) on `destroy` or replacement; with it, the process shuts down cleanly.
+STOP_SECONDS = 10
+
+
+def declare_container(
+    logical: str,
+    scope: StackScope,
+    *,
+    memory_mb: int,
+    stop_seconds: int = STOP_SECONDS,
+    extra_labels: Mapping[str, str] | None = None,
+    opts: pulumi.ResourceOptions | None = None,
+    **arguments: Any,
+) -> docker.Container:
+    """A container with the rules every microstack container shares; `arguments` add the rest.
+
+    Stack-scoped name and labels, a memory limit, no privilege escalation, restart unless stopped,
+    a clean stop before removal, `pulumi up` waiting until the healthcheck passes, and uploads
+    marked secret (some of them are).
+    """
+    return docker.Container(
+        logical,
+        name=scope.name(logical),
+        labels=scope.label_list(logical, extra_labels),
+        memory=memory_mb,
+        security_opts=SECURITY_OPTIONS,
+        restart=RESTART_POLICY,
+        stop_timeout=stop_seconds,
+        destroy_grace_seconds=stop_seconds,
+        wait=True,
+        wait_timeout=WAIT_TIMEOUT_SECONDS,
+        opts=pulumi.ResourceOptions.merge(
+            pulumi.ResourceOptions(additional_secret_outputs=["uploads"]), opts
+        ),
+        **arguments,
+    )
 
 
 def environment(variables: Mapping[str, str]) -> list[str]:
@@ -68,8 +108,3 @@ def published_port(internal: int, external: int, address: str) -> dict[str, obje
 def remote_image(logical: str, reference: str) -> docker.RemoteImage:
     """A registry base image, kept after `destroy`: other stacks on the engine share it."""
     return docker.RemoteImage(f"{logical}-image", name=reference, keep_locally=True)
-
-
-def secret_uploads_option() -> pulumi.ResourceOptions:
-    """Uploads hold secret files: mark the property secret, whatever the engine infers."""
-    return pulumi.ResourceOptions(additional_secret_outputs=["uploads"])

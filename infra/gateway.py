@@ -85,9 +85,10 @@ def declare_gateway(
     image = containers.remote_image("nginx", settings.nginx_image)
     config = render_config(sources, template_variables(settings, list(services)))
     address = settings.gateway_bind_address
-    return docker.Container(
+    return containers.declare_container(
         "gateway",
-        name=scope.name("gateway"),
+        scope,
+        memory_mb=settings.gateway_memory_mb,
         image=image.image_id,
         command=COMMAND,
         uploads=[
@@ -104,15 +105,6 @@ def declare_gateway(
             containers.published_port(HTTP_PORT, settings.gateway_http_port, address),
         ],
         healthcheck=containers.healthcheck(HEALTHCHECK, start_period="10s"),
-        restart=containers.RESTART_POLICY,
-        memory=settings.gateway_memory_mb,
-        security_opts=containers.SECURITY_OPTIONS,
-        labels=scope.label_list("gateway"),
-        wait=True,
-        wait_timeout=containers.WAIT_TIMEOUT_SECONDS,
         # nginx resolves upstream names at start: the services must exist (and be healthy) first.
-        opts=pulumi.ResourceOptions.merge(
-            containers.secret_uploads_option(),
-            pulumi.ResourceOptions(depends_on=list(services.values())),
-        ),
+        opts=pulumi.ResourceOptions(depends_on=list(services.values())),
     )

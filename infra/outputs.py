@@ -10,6 +10,7 @@ from infra import postgres, redis
 from infra.components.service import Service
 from infra.config import Settings
 from infra.credentials import Secrets
+from infra.data_store import DataStore
 from infra.naming import StackScope
 from infra.network import Networks
 from infra.tls import TlsMaterial
@@ -24,7 +25,7 @@ def stack_outputs(
     scope: StackScope,
     *,
     networks: Networks,
-    data: tuple[postgres.Postgres, redis.Redis],
+    data: tuple[DataStore, DataStore],
     services: Mapping[str, Service],
     secrets: Secrets,
     tls: TlsMaterial,

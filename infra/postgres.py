@@ -7,14 +7,12 @@ and `20-create-app-role.sh`, which creates the least-privileged role the service
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
-import pulumi_docker as docker
 
-from infra import containers
+from infra import containers, data_store
 from infra.config import Settings
 from infra.credentials import Secrets
+from infra.data_store import DataStore, DataStoreArgs
 from infra.naming import StackScope
 from infra.network import Networks
 from infra.sources import SourceTree
@@ -30,25 +28,37 @@ POSTGRES_GROUP = "999"
 SUPERUSER_PASSWORD_FILE = "/run/secrets/postgres-superuser-password"
 APP_PASSWORD_FILE = "/run/secrets/postgres-app-password"
 INIT_DIRECTORY = "/docker-entrypoint-initdb.d"
-
-
-@dataclass(frozen=True)
-class Postgres:
-    container: docker.Container
-    volume: docker.Volume
+# TCP on purpose: while initialising, the entrypoint's temporary server listens only on the Unix
+# socket, so a socket check would report ready before the schema exists.
+HEALTHCHECK = [
+    "CMD",
+    "pg_isready",
+    "--quiet",
+    "--host=127.0.0.1",
+    f"--port={PORT}",
+    f"--username={SUPERUSER}",
+    f"--dbname={DATABASE}",
+]
+# Long enough for a clean shutdown checkpoint instead of crash recovery on the next start.
+STOP_SECONDS = 30
 
 
 def declare_postgres(
     settings: Settings, scope: StackScope, networks: Networks, secrets: Secrets, sources: SourceTree
-) -> Postgres:
-    image = containers.remote_image("postgres", settings.postgres_image)
-    volume = docker.Volume(
-        "postgres-data", name=scope.name("postgres-data"), labels=scope.label_list("postgres")
+) -> DataStore:
+    args = DataStoreArgs(
+        logical=HOSTNAME,
+        image=settings.postgres_image,
+        port=PORT,
+        data_directory=DATA_DIRECTORY,
+        memory_mb=settings.postgres_memory_mb,
+        host_port=published_port(settings),
+        bind_address=settings.gateway_bind_address,
     )
-    container = docker.Container(
-        "postgres",
-        name=scope.name("postgres"),
-        image=image.image_id,
+    return data_store.declare_data_store(
+        args,
+        scope,
+        networks,
         envs=containers.environment(
             {
                 "POSTGRES_USER": SUPERUSER,
@@ -59,34 +69,10 @@ def declare_postgres(
             }
         ),
         uploads=_uploads(secrets, sources),
-        volumes=[{"volume_name": volume.name, "container_path": DATA_DIRECTORY}],
-        networks_advanced=_networks(settings, networks),
-        ports=_ports(settings),
-        # TCP on purpose: while initialising, the entrypoint's temporary server listens only on the
-        # Unix socket, so a socket check would report ready before the schema exists.
-        healthcheck=containers.healthcheck(
-            [
-                "CMD",
-                "pg_isready",
-                "--quiet",
-                "--host=127.0.0.1",
-                f"--port={PORT}",
-                f"--username={SUPERUSER}",
-                f"--dbname={DATABASE}",
-            ],
-            start_period="60s",
-        ),
-        restart=containers.RESTART_POLICY,
-        memory=settings.postgres_memory_mb,
-        # Large enough for a clean shutdown checkpoint instead of crash recovery on the next start.
-        stop_timeout=30,
-        security_opts=containers.SECURITY_OPTIONS,
-        labels=scope.label_list("postgres"),
-        wait=True,
-        wait_timeout=containers.WAIT_TIMEOUT_SECONDS,
-        opts=containers.secret_uploads_option(),
+        # initdb and the schema run on the first start, before the check can pass.
+        healthcheck=containers.healthcheck(HEALTHCHECK, start_period="60s"),
+        stop_seconds=STOP_SECONDS,
     )
-    return Postgres(container=container, volume=volume)
 
 
 def _uploads(secrets: Secrets, sources: SourceTree) -> list[dict[str, object]]:
@@ -108,27 +94,13 @@ def _uploads(secrets: Secrets, sources: SourceTree) -> list[dict[str, object]]:
     ]
 
 
-def _networks(settings: Settings, networks: Networks) -> list[dict[str, object]]:
-    attached = [containers.attach(networks.backend, HOSTNAME)]
-    if settings.publish_postgres and networks.published is not None:
-        attached.append(containers.attach(networks.published))
-    return attached
-
-
-def _ports(settings: Settings) -> list[dict[str, object]] | None:
-    if not settings.publish_postgres:
-        return None
-    return [
-        containers.published_port(PORT, settings.postgres_host_port, settings.gateway_bind_address)
-    ]
+def published_port(settings: Settings) -> int | None:
+    return settings.postgres_host_port if settings.publish_postgres else None
 
 
 def connection_details(settings: Settings) -> dict[str, pulumi.Input[object]]:
     """The outputs document's `postgres` entry: host and port are null unless published."""
-    published = settings.publish_postgres
-    return {
-        "host": settings.client_host if published else None,
-        "port": settings.postgres_host_port if published else None,
+    return data_store.connection_details(published_port(settings), settings.client_host) | {
         "database": DATABASE,
         "user": APP_USER,
     }

@@ -6,14 +6,12 @@ REDISCLI_AUTH inside the check's own shell, so it never shows in `docker inspect
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pulumi
-import pulumi_docker as docker
 
-from infra import containers
+from infra import containers, data_store
 from infra.config import Settings
 from infra.credentials import Secrets
+from infra.data_store import DataStore, DataStoreArgs
 from infra.naming import StackScope
 from infra.network import Networks
 
@@ -29,42 +27,30 @@ HEALTHCHECK = (
 )
 
 
-@dataclass(frozen=True)
-class Redis:
-    container: docker.Container
-    volume: docker.Volume
-
-
 def declare_redis(
     settings: Settings, scope: StackScope, networks: Networks, secrets: Secrets
-) -> Redis:
-    image = containers.remote_image("redis", settings.redis_image)
-    volume = docker.Volume(
-        "redis-data", name=scope.name("redis-data"), labels=scope.label_list("redis")
+) -> DataStore:
+    args = DataStoreArgs(
+        logical=HOSTNAME,
+        image=settings.redis_image,
+        port=PORT,
+        data_directory=DATA_DIRECTORY,
+        memory_mb=settings.redis_memory_mb,
+        host_port=published_port(settings),
+        bind_address=settings.gateway_bind_address,
     )
-    container = docker.Container(
-        "redis",
-        name=scope.name("redis"),
-        image=image.image_id,
+    return data_store.declare_data_store(
+        args,
+        scope,
+        networks,
         command=["redis-server", CONFIG_FILE],
         uploads=[
             containers.secret_file(
                 CONFIG_FILE, redis_config(secrets.redis_password), group=REDIS_GROUP
             )
         ],
-        volumes=[{"volume_name": volume.name, "container_path": DATA_DIRECTORY}],
-        networks_advanced=_networks(settings, networks),
-        ports=_ports(settings),
         healthcheck=containers.healthcheck(["CMD-SHELL", HEALTHCHECK], start_period="10s"),
-        restart=containers.RESTART_POLICY,
-        memory=settings.redis_memory_mb,
-        security_opts=containers.SECURITY_OPTIONS,
-        labels=scope.label_list("redis"),
-        wait=True,
-        wait_timeout=containers.WAIT_TIMEOUT_SECONDS,
-        opts=containers.secret_uploads_option(),
     )
-    return Redis(container=container, volume=volume)
 
 
 def redis_config(password: pulumi.Output[str]) -> pulumi.Output[str]:
@@ -82,25 +68,10 @@ def redis_config(password: pulumi.Output[str]) -> pulumi.Output[str]:
     )
 
 
-def _networks(settings: Settings, networks: Networks) -> list[dict[str, object]]:
-    attached = [containers.attach(networks.backend, HOSTNAME)]
-    if settings.publish_redis and networks.published is not None:
-        attached.append(containers.attach(networks.published))
-    return attached
-
-
-def _ports(settings: Settings) -> list[dict[str, object]] | None:
-    if not settings.publish_redis:
-        return None
-    return [
-        containers.published_port(PORT, settings.redis_host_port, settings.gateway_bind_address)
-    ]
+def published_port(settings: Settings) -> int | None:
+    return settings.redis_host_port if settings.publish_redis else None
 
 
 def connection_details(settings: Settings) -> dict[str, pulumi.Input[object]]:
     """The outputs document's `redis` entry: host and port are null unless published."""
-    published = settings.publish_redis
-    return {
-        "host": settings.client_host if published else None,
-        "port": settings.redis_host_port if published else None,
-    }
+    return data_store.connection_details(published_port(settings), settings.client_host)

@@ -16,6 +16,9 @@ PORT = 8000
 # The services run unprivileged; group 0 lets them read the 0440 root:root secret files.
 USER = "10001:0"
 IMAGE_TAG = "local"
+# Longer than gunicorn's graceful_timeout (20 s, servicekit/gunicorn_config.py): requests in flight
+# finish before the container is removed.
+STOP_SECONDS = 25
 
 
 @dataclass(frozen=True)
@@ -69,9 +72,12 @@ class Service(pulumi.ComponentResource):
         )
 
     def _container(self, name: str, args: ServiceArgs) -> docker.Container:
-        return docker.Container(
+        return containers.declare_container(
             name,
-            name=args.scope.name(name),
+            args.scope,
+            memory_mb=args.memory_mb,
+            stop_seconds=STOP_SECONDS,
+            extra_labels={"microstack.source-digest": args.source_digest},
             # The image ID, not the tag: a new image replaces the container, an identical one not.
             image=self.image.repo_digest,
             envs=containers.environment(args.environment),
@@ -82,15 +88,6 @@ class Service(pulumi.ComponentResource):
             networks_advanced=[containers.attach(network, name) for network in args.networks],
             user=USER,
             healthcheck=containers.healthcheck(["CMD", "python", "-m", "servicekit.healthcheck"]),
-            restart=containers.RESTART_POLICY,
-            memory=args.memory_mb,
             capabilities={"drops": ["ALL"]},
-            security_opts=containers.SECURITY_OPTIONS,
-            labels=args.scope.label_list(name, {"microstack.source-digest": args.source_digest}),
-            wait=True,
-            wait_timeout=containers.WAIT_TIMEOUT_SECONDS,
-            opts=pulumi.ResourceOptions.merge(
-                containers.secret_uploads_option(),
-                pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
-            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )

@@ -25,13 +25,13 @@ def stack_outputs(
     scope: StackScope,
     *,
     networks: Networks,
-    data: tuple[DataStore, DataStore],
+    database: DataStore,
+    cache: DataStore,
     services: Mapping[str, Service],
     secrets: Secrets,
     tls: TlsMaterial,
 ) -> dict[str, pulumi.Output[object]]:
     """One Output per top-level key, so that only the two password keys are secret."""
-    database, cache = data
     host = url_host(settings.client_host)
     gateway_url = f"https://{host}:{settings.gateway_https_port}"
     document: dict[str, pulumi.Input[object]] = {

@@ -21,6 +21,11 @@ CONFIG_FILE = "/usr/local/etc/redis/redis.conf"
 DATA_DIRECTORY = "/data"
 # The official image's `redis` group: redis reads its config after the entrypoint drops root.
 REDIS_GROUP = "999"
+# Redis counts only its data against maxmemory: a quarter of the container's limit stays free for
+# the process and the copy-on-write pages of an AOF rewrite, so the kernel does not OOM-kill it.
+# volatile-lru evicts only keys with a TTL (cached items and lists), never the list generation
+# counters: losing one restarts it at 0, and a stale list cached under an old number reappears.
+MAXMEMORY_POLICY = "volatile-lru"
 HEALTHCHECK = (
     f"REDISCLI_AUTH=\"$(sed -n 's/^requirepass //p' {CONFIG_FILE})\" "
     f"redis-cli -h 127.0.0.1 -p {PORT} ping | grep -q PONG"
@@ -46,14 +51,16 @@ def declare_redis(
         command=["redis-server", CONFIG_FILE],
         uploads=[
             containers.secret_file(
-                CONFIG_FILE, redis_config(secrets.redis_password), group=REDIS_GROUP
+                CONFIG_FILE,
+                redis_config(secrets.redis_password, settings.redis_memory_mb),
+                group=REDIS_GROUP,
             )
         ],
         healthcheck=containers.healthcheck(["CMD-SHELL", HEALTHCHECK], start_period="10s"),
     )
 
 
-def redis_config(password: pulumi.Output[str]) -> pulumi.Output[str]:
+def redis_config(password: pulumi.Output[str], memory_mb: int) -> pulumi.Output[str]:
     # Output.format keeps the result secret because the password is.
     return pulumi.Output.format(
         "# Managed by the microstack Pulumi program.\n"
@@ -61,9 +68,13 @@ def redis_config(password: pulumi.Output[str]) -> pulumi.Output[str]:
         "dir {1}\n"
         "appendonly yes\n"
         "appendfsync everysec\n"
-        "requirepass {2}\n",
+        "maxmemory {2}mb\n"
+        "maxmemory-policy {3}\n"
+        "requirepass {4}\n",
         PORT,
         DATA_DIRECTORY,
+        memory_mb * 3 // 4,
+        MAXMEMORY_POLICY,
         password,
     )
 

@@ -203,6 +203,27 @@ def test_redis_requires_a_password_and_keeps_an_append_only_file(
     ]
 
 
+def test_redis_data_fits_its_container_and_evicts_only_expiring_keys(evaluate: Evaluate) -> None:
+    redis = evaluate({"redisMemoryMb": 200}).resource("redis").inputs
+    (config,) = unwrap_secrets(redis["uploads"])
+    lines = config["content"].splitlines()
+    (limit,) = [line.split()[1] for line in lines if line.startswith("maxmemory ")]
+    assert limit.endswith("mb") and 0 < int(limit[:-2]) < redis["memory"] == 200
+    # The list generation counters have no TTL: evicting one would serve stale lists again.
+    assert "maxmemory-policy volatile-lru" in lines
+
+
+def test_every_container_stops_cleanly_before_removal(default_evaluation: Evaluation) -> None:
+    # Without destroy_grace_seconds the provider removes a container with SIGKILL.
+    for name, container in default_evaluation.containers().items():
+        inputs = container.inputs
+        assert inputs["destroyGraceSeconds"] == inputs["stopTimeout"] >= 10, name
+    assert default_evaluation.resource("postgres").inputs["destroyGraceSeconds"] >= 30
+    # gunicorn's graceful_timeout is 20 s.
+    for name in SERVICES:
+        assert default_evaluation.resource(name).inputs["destroyGraceSeconds"] > 20, name
+
+
 def test_gateway_config_is_rendered_from_the_template_with_every_upstream(
     default_evaluation: Evaluation,
 ) -> None:

@@ -1,4 +1,4 @@
-"""The three Flask services: three short declarations of one `Service` component."""
+"""The three Flask services: one `Service` component each, differing only in their folder."""
 
 from __future__ import annotations
 
@@ -54,11 +54,7 @@ def declare_services(
             ),
         )
 
-    return {
-        "users": service("users"),
-        "products": service("products"),
-        "orders": service("orders"),
-    }
+    return {name: service(name) for name in SERVICE_FOLDERS}
 
 
 def service_environment(settings: Settings) -> dict[str, str]:

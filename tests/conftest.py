@@ -28,6 +28,21 @@ class ApplicationDatabase:
     password: str = field(repr=False)
     password_file: Path
 
+    @classmethod
+    def bootstrap(
+        cls, server: PostgresServer, name: str, app_role_password_file: Path
+    ) -> ApplicationDatabase:
+        """Load init.sql into the existing, empty database ``name`` and grant the app role on it."""
+        bootstrap_application_database(server, app_role_password_file, database=name)
+        return cls(
+            host=server.host,
+            port=server.port,
+            name=name,
+            user=DEFAULT_APP_USER,
+            password=app_role_password_file.read_text(),
+            password_file=app_role_password_file,
+        )
+
 
 @pytest.fixture(scope="session")
 def scratch_directory() -> Iterator[Callable[[str], Path]]:
@@ -93,15 +108,8 @@ def application_database(
     """Factory: a new database with init.sql loaded and the application role granted on it."""
 
     def create() -> ApplicationDatabase:
-        name = fresh_database()
-        bootstrap_application_database(postgres_server, app_role_password_file, database=name)
-        return ApplicationDatabase(
-            host=postgres_server.host,
-            port=postgres_server.port,
-            name=name,
-            user=DEFAULT_APP_USER,
-            password=app_role_password_file.read_text(),
-            password_file=app_role_password_file,
+        return ApplicationDatabase.bootstrap(
+            postgres_server, fresh_database(), app_role_password_file
         )
 
     return create

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+from scripts.devstack.processes import run_checked
 from scripts.devstack.servers import REPOSITORY_ROOT, PostgresServer
 
 INIT_SQL = REPOSITORY_ROOT / "database" / "init.sql"
@@ -39,13 +39,4 @@ def create_app_role(
         "APP_DB_USER": app_user,
         "APP_DB_PASSWORD_FILE": str(app_password_file),
     }
-    result = subprocess.run(
-        ["bash", str(CREATE_APP_ROLE)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"create-app-role.sh failed:\n{result.stdout}{result.stderr}")
+    run_checked(["bash", str(CREATE_APP_ROLE)], env, CREATE_APP_ROLE.name, timeout=60)

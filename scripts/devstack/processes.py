@@ -174,3 +174,14 @@ def write_secret(path: Path, value: str, owner: str | None = None) -> Path:
     if owner is not None:
         shutil.chown(path, owner, owner)
     return path
+
+
+def run_checked(
+    argv: Sequence[str], env: Mapping[str, str] | None, what: str, timeout: float = 120
+) -> None:
+    """Run a short command to completion; raise with its output if it fails."""
+    result = subprocess.run(
+        list(argv), env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"{what} failed ({result.returncode}):\n{result.stdout}{result.stderr}")

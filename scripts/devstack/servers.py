@@ -28,6 +28,7 @@ from scripts.devstack.processes import (
     free_port,
     log_tail,
     port_open,
+    run_checked,
     spawn,
     stop_group,
     wait_until_ready,
@@ -165,7 +166,7 @@ class PostgresServer:
         psql = find_binary("psql", POSTGRES_BIN_DIRS, "apt-get install postgresql-client")
         argv = [psql, "-v", "ON_ERROR_STOP=1", "--no-psqlrc", "--quiet", "-f", str(sql_file)]
         env = {**os.environ, **self.client_environment(database)}
-        _run_checked(argv, env, f"psql -f {sql_file.name}")
+        run_checked(argv, env, f"psql -f {sql_file.name}")
 
     def _prepare_directory(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -300,7 +301,7 @@ class NginxServer:
             str(self.error_log),
         ]
         # `nginx -t` first: a config error then reads as one clear message instead of a timeout.
-        _run_checked([*base, "-t", "-q"], None, "nginx -t")
+        run_checked([*base, "-t", "-q"], None, "nginx -t")
         popen = spawn([*base, "-g", "daemon off;"], self.log_path, cwd=self.prefix)
         self.process = ServerProcess(popen, self.log_path, signal.SIGTERM)
         probe = lambda: port_open(self.host, self.ready_port)  # noqa: E731
@@ -378,9 +379,3 @@ def _identifier(name: str) -> str:
     if not name.replace("_", "").isalnum():
         raise ValueError(f"unsafe database name: {name!r}")
     return name
-
-
-def _run_checked(argv: list[str], env: Mapping[str, str] | None, what: str) -> None:
-    result = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"{what} failed ({result.returncode}):\n{result.stdout}{result.stderr}")

@@ -20,7 +20,7 @@ from flask.testing import FlaskClient
 from servicekit.app import shutdown
 from servicekit.settings import Settings
 
-from scripts.devstack.database import DEFAULT_APP_USER, INIT_SQL, bootstrap_application_database
+from scripts.devstack.database import INIT_SQL
 from scripts.devstack.processes import write_secret
 from scripts.devstack.servers import GunicornServer, PostgresServer, RedisServer
 from tests.conftest import ApplicationDatabase
@@ -37,15 +37,7 @@ def services_database(
 ) -> Iterator[ApplicationDatabase]:
     """One database for the whole service suite, loaded by the real bootstrap (init.sql + role)."""
     name = postgres_server.create_database("service_tests")
-    bootstrap_application_database(postgres_server, app_role_password_file, database=name)
-    yield ApplicationDatabase(
-        host=postgres_server.host,
-        port=postgres_server.port,
-        name=name,
-        user=DEFAULT_APP_USER,
-        password=app_role_password_file.read_text(),
-        password_file=app_role_password_file,
-    )
+    yield ApplicationDatabase.bootstrap(postgres_server, name, app_role_password_file)
     postgres_server.drop_database(name)
 
 

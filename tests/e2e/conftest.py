@@ -89,3 +89,38 @@ def new_product(
         return dict(response.json())
 
     return create
+
+
+@pytest.fixture
+def place_order(
+    api: requests.Session, service_urls: dict[str, str]
+) -> Callable[..., requests.Response]:
+    """POST an order of ``quantity`` by ``user`` for ``product``: the response, whatever it is."""
+
+    def place(
+        user: dict[str, Any], product: dict[str, Any], quantity: int = 1, **extra: Any
+    ) -> requests.Response:
+        body = {"user_id": user["id"], "product_id": product["id"], "quantity": quantity, **extra}
+        return api.post(service_urls["orders"], json=body)
+
+    return place
+
+
+@pytest.fixture
+def new_order(place_order: Callable[..., requests.Response]) -> Callable[..., dict[str, Any]]:
+    def create(user: dict[str, Any], product: dict[str, Any], quantity: int = 1) -> dict[str, Any]:
+        response = place_order(user, product, quantity)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    return create
+
+
+@pytest.fixture
+def stock_of(api: requests.Session, service_urls: dict[str, str]) -> Callable[[Any], int]:
+    """A product's stock as the product service reports it now (a read that may hit the cache)."""
+
+    def read(product: dict[str, Any]) -> int:
+        return int(api.get(f"{service_urls['products']}/{product['id']}").json()["stock"])
+
+    return read

@@ -21,6 +21,7 @@ def test_concurrent_orders_never_oversell(
     service_urls: dict[str, str],
     new_user: Callable[[], dict[str, Any]],
     new_product: Callable[..., dict[str, Any]],
+    stock_of: Callable[[Any], int],
 ) -> None:
     user, product = new_user(), new_product(stock=STOCK)
     body = {"user_id": user["id"], "product_id": product["id"], "quantity": 1}
@@ -34,7 +35,7 @@ def test_concurrent_orders_never_oversell(
 
     assert statuses.count(201) == STOCK
     assert statuses.count(409) == CONCURRENT_ORDERS - STOCK
-    assert api.get(f"{service_urls['products']}/{product['id']}").json()["stock"] == 0
+    assert stock_of(product) == 0
     placed = api.get(service_urls["orders"], params={"user_id": user["id"]}).json()
     assert placed["total"] == STOCK
 
@@ -44,30 +45,29 @@ def test_insufficient_stock_is_a_409_and_takes_nothing(
     service_urls: dict[str, str],
     new_user: Callable[[], dict[str, Any]],
     new_product: Callable[..., dict[str, Any]],
+    place_order: Callable[..., requests.Response],
+    stock_of: Callable[[Any], int],
 ) -> None:
     user, product = new_user(), new_product(stock=2)
 
-    response = api.post(
-        service_urls["orders"],
-        json={"user_id": user["id"], "product_id": product["id"], "quantity": 3},
-    )
+    response = place_order(user, product, quantity=3)
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "insufficient_stock"
-    assert api.get(f"{service_urls['products']}/{product['id']}").json()["stock"] == 2
+    assert stock_of(product) == 2
     assert api.get(service_urls["orders"], params={"user_id": user["id"]}).json()["total"] == 0
 
 
 def test_order_for_a_missing_user_is_422_naming_it_and_keeps_stock(
-    api: requests.Session, service_urls: dict[str, str], new_product: Callable[..., dict[str, Any]]
+    new_product: Callable[..., dict[str, Any]],
+    place_order: Callable[..., requests.Response],
+    stock_of: Callable[[Any], int],
 ) -> None:
     product = new_product(stock=4)
+    missing_user = {"id": 2_000_000_000}
 
-    response = api.post(
-        service_urls["orders"],
-        json={"user_id": 2_000_000_000, "product_id": product["id"], "quantity": 1},
-    )
+    response = place_order(missing_user, product)
 
     assert response.status_code == 422
     assert "user_id" in response.json()["error"]["message"]
-    assert api.get(f"{service_urls['products']}/{product['id']}").json()["stock"] == 4
+    assert stock_of(product) == 4

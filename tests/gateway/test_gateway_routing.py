@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import requests
 
@@ -10,23 +12,28 @@ from scripts.devstack.gateway import Gateway
 SERVICES = ("users", "products", "orders")
 
 
+def get_json(https: requests.Session, url: str, **params: object) -> Any:
+    """GET through the gateway, which must answer 200 with a JSON body."""
+    response = https.get(url, params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 @pytest.mark.parametrize("service", SERVICES)
 def test_each_service_list_is_routed_to_its_service(
     https: requests.Session, gateway: Gateway, service: str
 ) -> None:
-    response = https.get(f"{gateway.url}/api/v1/{service}", params={"limit": 2})
+    body = get_json(https, f"{gateway.url}/api/v1/{service}", limit=2)
 
-    assert response.status_code == 200
-    body = response.json()
     assert body["limit"] == 2
     assert len(body["items"]) == 2
 
 
 def test_item_path_and_query_are_preserved(https: requests.Session, gateway: Gateway) -> None:
-    product = https.get(f"{gateway.url}/api/v1/products/3").json()
-    by_category = https.get(
-        f"{gateway.url}/api/v1/products", params={"category": product["category"], "limit": 100}
-    ).json()
+    product = get_json(https, f"{gateway.url}/api/v1/products/3")
+    by_category = get_json(
+        https, f"{gateway.url}/api/v1/products", category=product["category"], limit=100
+    )
 
     assert product["id"] == 3
     assert {item["category"] for item in by_category["items"]} == {product["category"]}
@@ -36,10 +43,8 @@ def test_item_path_and_query_are_preserved(https: requests.Session, gateway: Gat
 def test_stats_route_maps_to_that_services_stats(
     https: requests.Session, gateway: Gateway, service: str
 ) -> None:
-    response = https.get(f"{gateway.url}/api/v1/{service}/stats")
+    body = get_json(https, f"{gateway.url}/api/v1/{service}/stats")
 
-    assert response.status_code == 200
-    body = response.json()
     assert body["service"] == service
     assert {"hits", "misses"} <= body["cache"].keys()
     assert body["uptime_seconds"] >= 0
@@ -49,10 +54,9 @@ def test_stats_route_maps_to_that_services_stats(
 def test_openapi_document_passes_through(
     https: requests.Session, gateway: Gateway, service: str
 ) -> None:
-    response = https.get(f"{gateway.url}/api/v1/{service}/openapi.json")
+    document = get_json(https, f"{gateway.url}/api/v1/{service}/openapi.json")
 
-    assert response.status_code == 200
-    assert response.json()["openapi"].startswith("3.")
+    assert document["openapi"].startswith("3.")
 
 
 def test_post_through_gateway_creates_and_reads_back(

@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -60,6 +60,7 @@ class BenchmarkError(RuntimeError):
 class Options:
     requests: int = 2000
     threads: int = 8
+    rounds: int = 4
     orders: int = 200
     stock: int = 100
     gateway_rate: float = 40.0
@@ -68,7 +69,15 @@ class Options:
     json_only: bool = False
 
 
-QUICK = {"requests": 40, "threads": 4, "orders": 12, "stock": 5, "gateway_seconds": 0.5}
+OPTION_NAMES = frozenset(option.name for option in fields(Options))
+QUICK = {
+    "requests": 40,
+    "threads": 4,
+    "rounds": 2,
+    "orders": 12,
+    "stock": 5,
+    "gateway_seconds": 0.5,
+}
 
 
 @dataclass
@@ -272,38 +281,64 @@ def benchmark_stack() -> Iterator[tuple[LocalStack, GunicornServer]]:
 # --- the three measurements ---------------------------------------------------------------------
 
 
+CACHE_SHAPES: dict[str, Callable[[int], str]] = {
+    "item": lambda i: f"/api/v1/products/{ITEM_IDS[i % len(ITEM_IDS)]}",
+    "list": lambda i: f"/api/v1/products{LIST_QUERIES[i % len(LIST_QUERIES)]}",
+}
+OK = frozenset({200})
+
+
 def measure_cache(
     cached_url: str, uncached_url: str, options: Options
 ) -> tuple[list[Measurement], dict[str, int]]:
-    """Item and list GETs, warm cache vs no cache; the hits/misses the warm runs produced."""
+    """Item and list GETs, warm cache vs no cache; the hits/misses the measured runs produced."""
     require_cache_state(cached_url, "ok")
     require_cache_state(uncached_url, "unavailable")
-    shapes = {
-        "item": lambda i: f"/api/v1/products/{ITEM_IDS[i % len(ITEM_IDS)]}",
-        "list": lambda i: f"/api/v1/products{LIST_QUERIES[i % len(LIST_QUERIES)]}",
-    }
+    servers = {"cache warm": cached_url, "cache unavailable": uncached_url}
+    for path_of in CACHE_SHAPES.values():
+        for base_url in servers.values():
+            warm_up = _get_load(base_url, path_of, options, options.threads * 5)
+            run_concurrent("warm-up", warm_up, OK)
+    before = cache_counters(cached_url)
     results: list[Measurement] = []
-    counted = {"hits": 0, "misses": 0}
-    for shape, path_of in shapes.items():
-        for label, base_url in (("cache warm", cached_url), ("cache unavailable", uncached_url)):
-            load = _get_load(base_url, path_of, options)
-            run_concurrent("warm-up", replace(load, total=options.threads * 5), frozenset({200}))
-            before = cache_counters(cached_url)
-            progress(f"products {shape}, {label}: {load.total} GETs, {load.threads} threads")
-            results.append(run_concurrent(f"products {shape}, {label}", load, frozenset({200})))
-            if base_url == cached_url:
-                after = cache_counters(cached_url)
-                for kind in counted:
-                    counted[kind] += after[kind] - before[kind]
-    return results, counted
+    for shape, path_of in CACHE_SHAPES.items():
+        results += alternate_rounds(shape, path_of, servers, options)
+    after = cache_counters(cached_url)
+    return results, {kind: after[kind] - before[kind] for kind in after}
 
 
-def _get_load(base_url: str, path_of: Callable[[int], str], options: Options) -> Load:
+def alternate_rounds(
+    shape: str, path_of: Callable[[int], str], servers: dict[str, str], options: Options
+) -> list[Measurement]:
+    """Rounds alternate between the servers, so a shift in background load hits both alike."""
+    totals = {label: Measurement(f"products {shape}, {label}", OK) for label in servers}
+    rounds = min(options.rounds, options.requests)
+    progress(
+        f"products {shape}: {options.requests} GETs per server in {rounds} alternating rounds,"
+        f" {options.threads} threads"
+    )
+    for index in range(rounds):
+        count = options.requests // rounds + int(index < options.requests % rounds)
+        for label, base_url in servers.items():
+            load = _get_load(base_url, path_of, options, count, options.time_limit / rounds)
+            run = run_concurrent(totals[label].case, load, OK)
+            totals[label].merge(run)
+            totals[label].elapsed += run.elapsed
+    return list(totals.values())
+
+
+def _get_load(
+    base_url: str,
+    path_of: Callable[[int], str],
+    options: Options,
+    total: int,
+    time_limit: float | None = None,
+) -> Load:
     return Load(
         url_of=lambda i: base_url + path_of(i),
-        total=options.requests,
+        total=total,
         threads=options.threads,
-        time_limit=options.time_limit,
+        time_limit=options.time_limit if time_limit is None else time_limit,
     )
 
 
@@ -502,21 +537,30 @@ def parse_options(argv: Sequence[str] | None) -> Options:
     positive = _positive_int
     parser.add_argument("--requests", type=positive, help=f"per cache case ({defaults.requests})")
     parser.add_argument("--threads", type=positive, help=f"client threads ({defaults.threads})")
+    parser.add_argument(
+        "--rounds", type=positive, help=f"alternating rounds per cache case ({defaults.rounds})"
+    )
     parser.add_argument("--orders", type=positive, help=f"order POSTs ({defaults.orders})")
     parser.add_argument("--stock", type=positive, help=f"the product's stock ({defaults.stock})")
     parser.add_argument(
-        "--gateway-seconds", type=float, help=f"paced run length ({defaults.gateway_seconds})"
+        "--gateway-seconds",
+        type=_positive_float,
+        help=f"paced run length ({defaults.gateway_seconds})",
     )
     parser.add_argument(
-        "--time-limit", type=float, help=f"seconds per case at most ({defaults.time_limit})"
+        "--time-limit",
+        type=_positive_float,
+        help=f"seconds per case at most ({defaults.time_limit})",
     )
     parser.add_argument("--quick", action="store_true", help="tiny counts (a smoke run)")
     parser.add_argument("--json", action="store_true", help="print only the JSON report")
     arguments = parser.parse_args(argv)
-    chosen = {**(QUICK if arguments.quick else {}), "json_only": arguments.json}
-    for name in ("requests", "threads", "orders", "stock", "gateway_seconds", "time_limit"):
-        if getattr(arguments, name) is not None:
-            chosen[name] = getattr(arguments, name)
+    overrides = {
+        name: value
+        for name, value in vars(arguments).items()
+        if name in OPTION_NAMES and value is not None
+    }
+    chosen = {**(QUICK if arguments.quick else {}), **overrides, "json_only": arguments.json}
     return replace(defaults, **chosen)
 
 
@@ -524,6 +568,13 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
     return value
 
 

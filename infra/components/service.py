@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,8 +64,10 @@ class Service(pulumi.ComponentResource):
             # Docker repository names must be lowercase; stack names need not be.
             image_name=f"{args.scope.name(name).lower()}:{IMAGE_TAG}",
             build={
-                "context": str(args.context),
-                "dockerfile": str(args.context / args.folder / "Dockerfile"),
+                # Relative to the program's working directory (the CLI runs it in infra/): absolute
+                # paths would differ between checkouts and show every image as changed.
+                "context": _relative(args.context),
+                "dockerfile": _relative(args.context / args.folder / "Dockerfile"),
                 "args": {"PYTHON_IMAGE": args.python_image, "SOURCE_DIGEST": args.source_digest},
             },
             skip_push=True,
@@ -91,3 +94,7 @@ class Service(pulumi.ComponentResource):
             capabilities={"drops": ["ALL"]},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
+
+
+def _relative(path: Path) -> str:
+    return os.path.relpath(path, Path.cwd())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
 from infra.sources import SourceTree
 from tests.support.pulumi_program import unwrap_secrets
@@ -117,8 +118,11 @@ def test_service_images_are_built_locally_from_the_shared_context(
     for name, folder in (("users", "user"), ("products", "product"), ("orders", "order")):
         image = default_evaluation.resource(f"{name}-image").inputs
         assert image["skipPush"] is True
-        assert image["build"]["context"] == str(context)
-        assert image["build"]["dockerfile"] == str(context / f"{folder}-service" / "Dockerfile")
+        # Relative to the working directory, so a checkout elsewhere declares the same inputs.
+        assert not Path(image["build"]["context"]).is_absolute()
+        assert Path(image["build"]["context"]).resolve() == context
+        dockerfile = Path(image["build"]["dockerfile"])
+        assert dockerfile.resolve() == context / f"{folder}-service" / "Dockerfile"
         assert image["build"]["args"]["PYTHON_IMAGE"] == "python:3.11.11-slim-bookworm"
         assert len(image["build"]["args"]["SOURCE_DIGEST"]) == 64
         # The container runs exactly the image ID this build produced.

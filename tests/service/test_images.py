@@ -25,10 +25,15 @@ def test_dockerfile_follows_the_image_contract(service: str) -> None:
     assert steps[1] == "FROM ${PYTHON_IMAGE}"
     assert "USER 10001:0" in steps
     assert any("PYTHONPATH=/app" in step for step in steps if step.startswith("ENV"))
-    assert steps[-1] == (
+    assert (
         'CMD ["gunicorn", "--config", "python:servicekit.gunicorn_config", '
         f'"{layout.package}:create_app()"]'
-    )
+    ) in steps
+    # The source digest comes last, so a new digest rebuilds only the metadata layer.
+    assert steps[-2:] == [
+        "ARG SOURCE_DIGEST=unknown",
+        "LABEL org.opencontainers.image.revision=${SOURCE_DIGEST}",
+    ]
     assert not any(re.search(r"PASSWORD|SECRET", step) for step in steps)
     copies = [step for step in steps if step.startswith("COPY")]
     assert copies[0] == "COPY servicekit/requirements.txt servicekit/requirements.txt"

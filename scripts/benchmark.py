@@ -217,19 +217,13 @@ def _sleep_until(moment: float) -> None:
 # --- the servers --------------------------------------------------------------------------------
 
 
-def start_uncached_products(stack: LocalStack) -> GunicornServer:
+def uncached_products(stack: LocalStack) -> GunicornServer:
     """The product service again, same database, with Redis pointed at a port nobody listens on."""
     products = stack.services["products"]
     environment = {**products.environment, "REDIS_PORT": str(free_port())}
-    server = GunicornServer(
+    return GunicornServer(
         products.package, products.service_dir, stack.run_dir / "uncached", environment
     )
-    try:
-        server.start()
-    except BaseException:
-        server.stop()
-        raise
-    return server
 
 
 def require_cache_state(base_url: str, expected: str) -> None:
@@ -267,15 +261,33 @@ def benchmark_stack() -> Iterator[tuple[LocalStack, GunicornServer]]:
     try:
         progress("starting PostgreSQL, Redis, three services and nginx on 127.0.0.1")
         stack.up()
-        uncached = start_uncached_products(stack)
+        # Held before it starts, so a gunicorn that started but never got ready is stopped too.
+        uncached = uncached_products(stack)
+        uncached.start()
         yield stack, uncached
     finally:
         STOP.set()
         progress("stopping every server")
-        if uncached is not None:
-            uncached.stop()
-        stack.down()
-        shutil.rmtree(run_dir, ignore_errors=True)
+        with signals_deferred():
+            if uncached is not None:
+                uncached.stop()
+            stack.down()
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Ignore Ctrl-C and SIGTERM while servers stop: a second one would abandon the rest.
+
+    Stopping is bounded (each launcher escalates to SIGKILL), so the wait is too.
+    """
+    stop_signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {number: signal.signal(number, signal.SIG_IGN) for number in stop_signals}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 # --- the three measurements ---------------------------------------------------------------------

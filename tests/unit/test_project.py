@@ -31,6 +31,12 @@ def test_requirements_sit_in_the_program_directory_and_are_pinned() -> None:
     assert all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", line) for line in lines)
 
 
+def test_the_project_root_requirements_defer_to_the_program_directory() -> None:
+    # Older language hosts read requirements.txt beside Pulumi.yaml instead: one list, two doors.
+    lines = (REPOSITORY / "requirements.txt").read_text().splitlines()
+    assert [line for line in lines if not line.startswith("#")] == ["-r infra/requirements.txt"]
+
+
 def test_entry_point_runs_as_the_cli_runs_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """runpy on the infra/ folder, cwd infra/, infra/ first on sys.path (pulumi-language-python)."""
     exported: dict[str, Any] = {}

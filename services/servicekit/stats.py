@@ -6,9 +6,10 @@ import time
 from typing import Any
 
 from flask import current_app
-from flask_openapi3 import APIBlueprint, Tag
+from flask_openapi3 import APIBlueprint
 from pydantic import BaseModel
 
+from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
 from servicekit.database import transaction
 from servicekit.errors import ApiError
@@ -30,7 +31,7 @@ class StatsResponse(BaseModel):
 
 def stats_blueprint(count_query: CountQuery) -> APIBlueprint:
     """``count_query`` returns one row whose columns are the counts (``count(*) AS users``)."""
-    blueprint = APIBlueprint("stats", __name__, url_prefix="/api/v1", abp_tags=[Tag(name="stats")])
+    blueprint = api_blueprint("stats", __name__, url_prefix="/api/v1")
 
     @blueprint.get("/stats", responses={200: StatsResponse})
     def stats() -> dict[str, Any]:

@@ -140,6 +140,22 @@ def test_openapi_document_comes_from_the_request_models(service: tuple[str, Flas
     assert "/api/v1/stats" in document["paths"]
 
 
+def test_openapi_document_gives_every_operation_the_error_shape(
+    service: tuple[str, FlaskClient],
+) -> None:
+    # flask-openapi3 applies app-level responses only to routes on the app, not on blueprints,
+    # and left `securitySchemes: null` (invalid OpenAPI) when none were given.
+    name, client = service
+    document = client.get(f"/api/v1/{name}/openapi.json").get_json()
+    assert document["components"]["securitySchemes"] == {}
+    operations = [op for path in document["paths"].values() for op in path.values()]
+    assert operations
+    for operation in operations:
+        for status in ("400", "404", "409", "413", "415", "422", "503"):
+            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
 def test_cors_allows_only_configured_origins(make_client: ClientFactory) -> None:
     client = make_client("users", cors_allowed_origins=("https://shop.example",))
     allowed = client.get("/api/v1/users", headers={"Origin": "https://shop.example"})

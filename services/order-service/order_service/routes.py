@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_openapi3 import APIBlueprint, Tag
 from psycopg2.extensions import cursor as Cursor
+from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
 from servicekit.database import transaction
 from servicekit.errors import Conflict, Unprocessable
@@ -29,9 +29,7 @@ ORDERS = EntityTable(
     Order,
 )
 PRODUCT = "product"
-orders_api = APIBlueprint(
-    "orders", __name__, url_prefix="/api/v1/orders", abp_tags=[Tag(name="orders")]
-)
+orders_api = api_blueprint("orders", __name__, url_prefix="/api/v1/orders")
 
 
 @orders_api.get("", responses={200: OrderList})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_openapi3 import APIBlueprint, Tag
+from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
 from servicekit.database import transaction
 from servicekit.errors import Conflict
@@ -25,9 +25,7 @@ PRODUCTS = EntityTable(
     "id, name, description, category, price, stock, created_at, updated_at",
     Product,
 )
-products_api = APIBlueprint(
-    "products", __name__, url_prefix="/api/v1/products", abp_tags=[Tag(name="products")]
-)
+products_api = api_blueprint("products", __name__, url_prefix="/api/v1/products")
 
 
 @products_api.get("", responses={200: ProductList})

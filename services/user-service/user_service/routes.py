@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2.errors
-from flask_openapi3 import APIBlueprint, Tag
+from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
 from servicekit.database import transaction
 from servicekit.errors import Conflict
@@ -15,9 +15,7 @@ from servicekit.validation import PageQuery
 from user_service.models import CreateUser, User, UserList, UserPath
 
 USERS = EntityTable("user", "users", "id, username, email, created_at", User)
-users_api = APIBlueprint(
-    "users", __name__, url_prefix="/api/v1/users", abp_tags=[Tag(name="users")]
-)
+users_api = api_blueprint("users", __name__, url_prefix="/api/v1/users")
 
 # Which request field a unique index guards (database/init.sql).
 _UNIQUE_FIELDS = {"users_username_key": "username", "users_email_key": "email"}

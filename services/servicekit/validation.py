@@ -1,22 +1,47 @@
 """Pydantic building blocks shared by the services' request and response models.
 
-Request bodies are strict (no "5" for an integer, no true for a number) and reject unknown fields;
-query and path parameters arrive as strings, so they are parsed leniently but still bounded.
+Request bodies are strict (no "5" for an integer, no true for a number; 3.0 is an integer, as JSON
+Schema says) and reject unknown fields; query and path parameters arrive as strings, so they are
+parsed leniently but still bounded.
 Bounds mirror the column types in database/init.sql, so valid input never overflows a column.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 MAX_INTEGER = 2**31 - 1  # PostgreSQL `integer`
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
-EntityId = Annotated[int, Field(ge=1, le=MAX_INTEGER)]
+
+def _integral_float(value: Any) -> Any:
+    # JSON Schema, and so the published documents, count 3.0 as an integer; strict mode alone
+    # would refuse it. Fractions, booleans and strings are still refused.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def bounded_integer(minimum: int, maximum: int) -> Any:
+    """An integer in ``[minimum, maximum]``, written 3 or 3.0 (constraints before the validator,
+    or pydantic documents them as unknown keys ``ge``/``le`` instead of ``minimum``/``maximum``)."""
+    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_integral_float)]
+
+
+EntityId = bounded_integer(1, MAX_INTEGER)
 
 # Control characters (NUL above all, which PostgreSQL text cannot store) never belong in a name.
 _SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
@@ -39,11 +64,33 @@ def free_text(max_length: int) -> Any:
     return Annotated[str, StringConstraints(max_length=max_length, pattern=_NO_NUL)]
 
 
-# Money travels as a JSON number; it is stored and computed as NUMERIC, never as a float.
+# Money travels as a JSON number, or as a plain decimal string ("12.50") for clients that keep
+# amounts exact; it is stored and computed as NUMERIC, never as a float.
+MONEY_TEXT = r"^[0-9]{1,8}(\.[0-9]{1,2})?$"
+_MONEY_JSON_SCHEMA = {
+    "anyOf": [
+        # NUMERIC(10, 2). multipleOf 0.01 is how JSON Schema says "two decimals".
+        {"type": "number", "minimum": 0, "maximum": 99999999.99, "multipleOf": 0.01},
+        {"type": "string", "pattern": MONEY_TEXT},
+    ]
+}
+
+
+def _plain_money_text(value: Any) -> Any:
+    # Decimal() alone also takes " 5 ", "5_0", "1e2", "+5" or non-ASCII digits: a price
+    # must not depend on such readings, and the document must say what is accepted.
+    if isinstance(value, str) and not re.fullmatch(MONEY_TEXT, value):
+        raise ValueError("should be a number or a decimal string such as '12.50'")
+    return value
+
+
 Money = Annotated[
     Decimal,
     Field(ge=0, max_digits=10, decimal_places=2, allow_inf_nan=False, strict=False),
+    BeforeValidator(_plain_money_text),
     PlainSerializer(float, return_type=float, when_used="json"),
+    # pydantic's own schema for a lax Decimal has an unanchored pattern ("1abc" passes it).
+    WithJsonSchema(_MONEY_JSON_SCHEMA),
 ]
 
 

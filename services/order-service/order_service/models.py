@@ -6,10 +6,11 @@ from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, Field
-from servicekit.validation import EntityId, Money, PageQuery, RequestBody
+from servicekit.validation import EntityId, Money, PageQuery, RequestBody, bounded_integer
 
 # Bounds one order so that unit price x quantity always fits orders.total_price (NUMERIC(14,2)).
 MAX_QUANTITY = 1000
+Quantity = bounded_integer(1, MAX_QUANTITY)
 
 
 class OrderStatus(StrEnum):
@@ -39,7 +40,7 @@ class CreateOrder(RequestBody):
 
     user_id: EntityId
     product_id: EntityId
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    quantity: Quantity
 
 
 class StatusChange(RequestBody):

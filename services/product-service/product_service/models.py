@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.validation import (
     MAX_INTEGER,
     EntityId,
     Money,
     PageQuery,
     RequestBody,
+    bounded_integer,
     free_text,
     single_line_text,
 )
@@ -18,6 +19,8 @@ from servicekit.validation import (
 ProductName = single_line_text(200)
 Category = single_line_text(50)
 Description = free_text(2000)
+Stock = bounded_integer(0, MAX_INTEGER)
+StockDelta = bounded_integer(-MAX_INTEGER, MAX_INTEGER)
 
 
 class CreateProduct(RequestBody):
@@ -25,16 +28,24 @@ class CreateProduct(RequestBody):
     description: Description = ""
     category: Category
     price: Money
-    stock: int = Field(0, ge=0, le=MAX_INTEGER)
+    stock: Stock = 0
 
 
 class StockChange(RequestBody):
     """Either set the stock (``{"stock": 12}``) or adjust it (``{"delta": -3}``), never both."""
 
-    stock: int | None = Field(None, ge=0, le=MAX_INTEGER, description="new absolute stock")
-    delta: int | None = Field(
-        None, ge=-MAX_INTEGER, le=MAX_INTEGER, description="units to add (negative: remove)"
+    # What exactly_one() enforces, in the document: one of the two is present and not null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {"required": [name], "properties": {name: {"type": "integer"}}}
+                for name in ("stock", "delta")
+            ]
+        }
     )
+
+    stock: Stock | None = Field(None, description="new absolute stock")
+    delta: StockDelta | None = Field(None, description="units to add (negative: remove)")
 
     @model_validator(mode="after")
     def exactly_one(self) -> StockChange:

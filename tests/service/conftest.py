@@ -50,14 +50,19 @@ def database(
     Cheaper than a database per test (CREATE DATABASE + psql cost ~0.3 s); the sample data is the
     marked section of init.sql itself, so the tests cannot drift from what a real stack loads.
     """
-    connection = postgres_server.connect(services_database.name)
+    reload_sample_data(postgres_server, services_database)
+    return services_database
+
+
+def reload_sample_data(server: PostgresServer, database: ApplicationDatabase) -> None:
+    """Empty the tables and load init.sql's sample data again, with the sequences restarted."""
+    connection = server.connect(database.name)
     try:
         with connection, connection.cursor() as cursor:
             cursor.execute("TRUNCATE orders, products, users RESTART IDENTITY CASCADE")
             cursor.execute(_sample_data_sql())
     finally:
         connection.close()
-    return services_database
 
 
 @functools.cache

@@ -147,8 +147,22 @@ def labelled(engine: DockerEngine, kind: str) -> list[CreatedObject]:
     elif kind == "volume":
         found = [(v.name, v.name) for v in client.volumes.list(filters=filters)]
     else:
-        found = [(i.id, i.id) for i in client.images.list(filters=filters)]
+        # Newest first, like the ledger: the services go before the servicekit base they are built
+        # FROM, which Docker refuses to remove while it has dependent child images.
+        images = sorted(client.images.list(filters=filters), key=created_at, reverse=True)
+        found = [(i.id, i.id) for i in images]
     return [CreatedObject(kind, str(object_id), str(name)) for object_id, name in found]  # type: ignore[arg-type]
+
+
+def created_at(image: Any) -> str:
+    """The image's creation time to the nanosecond, as a sortable string.
+
+    The listing's `Created` counts whole seconds, and a child built on a cached parent can share
+    its second; `docker inspect` gives RFC 3339 with up to nine fractional digits (zeros trimmed).
+    """
+    created = str(image.client.api.inspect_image(image.id)["Created"])
+    seconds, _, fraction = created.rstrip("Z").partition(".")
+    return f"{seconds}.{fraction.ljust(9, '0')}"
 
 
 def remaining(engine: DockerEngine, *, keep_data: bool = False) -> list[str]:

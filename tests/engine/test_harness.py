@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator
 from typing import Any
 
 import docker
+import docker.errors
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -147,3 +149,28 @@ def test_wait_fails_naming_the_unhealthy_container_with_its_last_log_lines(
     message = str(failure.value)
     assert "container microstack-harness-test-sick not healthy after 4s" in message
     assert "still no luck" in message
+
+
+@pytest.mark.engine
+def test_teardown_without_a_ledger_removes_a_child_image_before_its_parent(
+    engine_mocks: EngineMocks,
+) -> None:
+    """A crashed run's images, found by label only: the service images go before their base."""
+    client = engine_mocks.engine.client
+    parent = "microstack-harness-test-parent:local"
+    dockerfiles = {
+        parent: "FROM microstack-standin/debian:bookworm\nLABEL role=base\n",
+        "microstack-harness-test-child:local": f"FROM {parent}\nLABEL role=service\n",
+    }
+    for tag, dockerfile in dockerfiles.items():
+        # The child inherits the stack labels from its parent, like the service images.
+        labels = engine_mocks.engine.stack_labels if tag == parent else None
+        client.images.build(
+            fileobj=io.BytesIO(dockerfile.encode()), tag=tag, labels=labels, rm=True, forcerm=True
+        )
+    assert len(client.images.list(filters={"label": engine_mocks.engine.label_filters})) == 2
+
+    assert tear_down(engine_mocks.engine) == []
+    for tag in dockerfiles:
+        with pytest.raises(docker.errors.ImageNotFound):
+            client.images.get(tag)

@@ -5,12 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import pulumi
+import pulumi_docker as docker
 
 from infra import postgres, redis
 from infra.components.service import Service
 from infra.config import Settings
 from infra.credentials import Secrets
 from infra.data_store import DataStore
+from infra.images import SERVICEKIT
 from infra.naming import StackScope
 from infra.network import Networks
 from infra.tls import TlsMaterial
@@ -28,12 +30,15 @@ def stack_outputs(
     database: DataStore,
     cache: DataStore,
     services: Mapping[str, Service],
+    servicekit: docker.Image,
     secrets: Secrets,
     tls: TlsMaterial,
 ) -> dict[str, pulumi.Output[object]]:
     """One Output per top-level key, so that only the two password keys are secret."""
     host = url_host(settings.client_host)
     gateway_url = f"https://{host}:{settings.gateway_https_port}"
+    # Every image the stack builds: the services' and the base they share.
+    images = {SERVICEKIT: servicekit} | {name: service.image for name, service in services.items()}
     document: dict[str, pulumi.Input[object]] = {
         "project": scope.project,
         "stack": scope.stack,
@@ -47,8 +52,8 @@ def stack_outputs(
         "redis": redis.connection_details(settings),
         "redis_password": secrets.redis_password,
         "images": {
-            name: {"name": services[name].image.image_name, "id": services[name].image.repo_digest}
-            for name in sorted(services)
+            name: {"name": images[name].image_name, "id": images[name].repo_digest}
+            for name in sorted(images)
         },
         "networks": {"frontend": networks.frontend.name, "backend": networks.backend.name},
         "volumes": {"postgres": database.volume.name, "redis": cache.volume.name},

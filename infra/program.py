@@ -8,6 +8,7 @@ import pulumi
 from infra.config import Settings
 from infra.credentials import declare_secrets
 from infra.gateway import declare_gateway
+from infra.images import declare_servicekit_image
 from infra.naming import StackScope
 from infra.network import declare_networks
 from infra.outputs import stack_outputs
@@ -31,12 +32,14 @@ def declare_platform(
     )
     database = declare_postgres(settings, scope, networks, secrets, sources)
     cache = declare_redis(settings, scope, networks, secrets)
+    servicekit = declare_servicekit_image(settings, scope, sources)
     services = declare_services(
         settings,
         scope,
         networks,
         secrets,
         sources,
+        base_image=servicekit,
         depends_on=[database.container, cache.container],
     )
     declare_gateway(settings, scope, networks, tls, sources, services)
@@ -47,6 +50,7 @@ def declare_platform(
         database=database,
         cache=cache,
         services=services,
+        servicekit=servicekit,
         secrets=secrets,
         tls=tls,
     )

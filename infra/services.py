@@ -1,10 +1,12 @@
-"""The three Flask services: one `Service` component each, differing only in their folder."""
+"""The three Flask services: one `Service` component each, differing only in their folder, all
+built on the one servicekit base image."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import pulumi
+import pulumi_docker as docker
 
 from infra import postgres, redis
 from infra.components.service import PORT, Service, ServiceArgs
@@ -31,6 +33,7 @@ def declare_services(
     networks: Networks,
     secrets: Secrets,
     sources: SourceTree,
+    base_image: docker.Image,
     depends_on: Sequence[pulumi.Resource],
 ) -> dict[str, Service]:
     def service(name: str) -> Service:
@@ -40,8 +43,9 @@ def declare_services(
             ServiceArgs(
                 folder=folder,
                 context=sources.services,
-                source_digest=sources.service_source_digest(folder),
-                python_image=settings.python_image,
+                # Only the service's folder: servicekit's changes arrive through the base image.
+                source_digest=sources.source_digest(folder),
+                base_image=base_image,
                 environment=service_environment(settings),
                 secret_files={
                     DATABASE_PASSWORD_FILE: secrets.postgres_app_password,

@@ -1,4 +1,4 @@
-"""Where the program finds the files it builds and uploads; the digest of a service's inputs."""
+"""Where the program finds the files it builds and uploads; the digest of an image's inputs."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# What services/.dockerignore keeps out of the build context, plus editor droppings: caches and
-# local environments differ between machines and runs and are never part of an image's meaning.
+# What the .dockerignore files under services/ keep out of build contexts, plus editor droppings:
+# caches and local environments differ between machines and runs and are never part of an image.
 _IGNORED_DIRECTORIES = frozenset(
     {"__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".venv", "venv", ".git", "tests"}
 )
@@ -42,31 +42,29 @@ class SourceTree:
                 f"the Pulumi program needs {relative} (looked in {self.root})"
             ) from None
 
-    def service_source_digest(self, service_folder: str) -> str:
-        """sha256 over every file that goes into one service's image, by relative path and content.
+    def source_digest(self, folder: str) -> str:
+        """sha256 over the files of one image's folder under `services/`, by path and content.
 
-        The build context is the shared `services/` folder, so the provider's own context hash
-        moves for all three images when any service changes. This digest leaves out the sibling
-        services' folders: passed as a build arg and label, it makes "only this service changed"
-        visible in the declared inputs and in `pulumi preview`.
+        The servicekit base covers servicekit (its requirements and Dockerfile included); a service
+        covers its own folder only, since a servicekit change reaches it as a new base image ID.
+        Passed as a build arg and label, it makes "only this service changed" visible in the
+        declared inputs and in `pulumi preview`, although the services' shared `services/` context
+        hashes the sibling folders too.
         """
-        siblings = {
-            entry.name
-            for entry in self.services.iterdir()
-            if entry.is_dir() and entry.name.endswith("-service") and entry.name != service_folder
-        }
+        root = self.services / folder
+        if not root.is_dir():
+            raise FileNotFoundError(f"the Pulumi program needs services/{folder} (in {self.root})")
         digest = hashlib.sha256()
-        for path in _image_files(self.services, excluded_top_level=siblings):
-            relative = path.relative_to(self.services).as_posix()
+        for path in _image_files(root):
+            relative = path.relative_to(root).as_posix()
             digest.update(relative.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
         return digest.hexdigest()
 
 
-def _image_files(context: Path, excluded_top_level: set[str]) -> Iterator[Path]:
-    for path in sorted(context.rglob("*")):
-        relative = path.relative_to(context)
-        directories = relative.parts[:-1]
-        if relative.parts[0] in excluded_top_level or _IGNORED_DIRECTORIES & set(directories):
+def _image_files(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.rglob("*")):
+        directories = path.relative_to(folder).parts[:-1]
+        if _IGNORED_DIRECTORIES & set(directories):
             continue
         if any(part.endswith(".egg-info") for part in directories):
             continue

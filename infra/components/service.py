@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,12 +10,12 @@ import pulumi
 import pulumi_docker as docker
 
 from infra import containers
+from infra.images import local_image
 from infra.naming import StackScope
 
 PORT = 8000
 # The services run unprivileged; group 0 lets them read the 0440 root:root secret files.
 USER = "10001:0"
-IMAGE_TAG = "local"
 # Longer than gunicorn's graceful_timeout (20 s, servicekit/gunicorn_config.py): requests in flight
 # finish before the container is removed.
 STOP_SECONDS = 25
@@ -28,8 +27,8 @@ class ServiceArgs:
 
     folder: str  # the service's folder under the build context, e.g. "user-service"
     context: Path  # the shared build context (`services/`)
-    source_digest: str  # digest of the files in this service's image (see SourceTree)
-    python_image: str
+    source_digest: str  # digest of the service's folder (see SourceTree)
+    base_image: docker.Image  # the servicekit runtime base (infra/images.py)
     environment: Mapping[str, str]
     secret_files: Mapping[str, pulumi.Input[str]]  # container path -> secret content
     networks: Sequence[docker.Network]
@@ -39,7 +38,7 @@ class ServiceArgs:
 
 
 class Service(pulumi.ComponentResource):
-    """Builds `<folder>/Dockerfile` (never pushed) and runs it on the given networks."""
+    """Builds `<folder>/Dockerfile` on the base image (never pushed) and runs it on the networks."""
 
     image: docker.Image
     container: docker.Container
@@ -59,18 +58,18 @@ class Service(pulumi.ComponentResource):
         )
 
     def _image(self, name: str, args: ServiceArgs) -> docker.Image:
-        return docker.Image(
-            f"{name}-image",
-            # Docker repository names must be lowercase; stack names need not be.
-            image_name=f"{args.scope.name(name).lower()}:{IMAGE_TAG}",
-            build={
-                # Relative to the program's working directory (the CLI runs it in infra/): absolute
-                # paths would differ between checkouts and show every image as changed.
-                "context": _relative(args.context),
-                "dockerfile": _relative(args.context / args.folder / "Dockerfile"),
-                "args": {"PYTHON_IMAGE": args.python_image, "SOURCE_DIGEST": args.source_digest},
+        return local_image(
+            name,
+            args.scope,
+            context=args.context,
+            dockerfile=args.context / args.folder / "Dockerfile",
+            args={
+                # FROM takes the tag (BuildKit cannot resolve a bare image ID); the ID makes a
+                # rebuilt base a changed input, and orders this build after the base's.
+                "BASE_IMAGE": args.base_image.image_name,
+                "BASE_IMAGE_ID": args.base_image.repo_digest,
+                "SOURCE_DIGEST": args.source_digest,
             },
-            skip_push=True,
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -94,7 +93,3 @@ class Service(pulumi.ComponentResource):
             capabilities={"drops": ["ALL"]},
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )
-
-
-def _relative(path: Path) -> str:
-    return os.path.relpath(path, Path.cwd())

@@ -1,4 +1,5 @@
-"""The service Dockerfiles keep the image contract (architecture.md, "Container images")."""
+"""The Dockerfiles keep the image contract (architecture.md, "Container images"): one servicekit
+runtime base with the dependencies, and three short service Dockerfiles built FROM it."""
 
 from __future__ import annotations
 
@@ -8,59 +9,109 @@ from pathlib import Path
 import pytest
 
 from scripts.devstack.servers import SERVICES_DIR
-from tests.service.layout import SERVICES
+from tests.service.layout import SERVICES, ServiceLayout
+
+BASE_DIR = SERVICES_DIR / "servicekit"
+NO_SECRETS = re.compile(r"PASSWORD|SECRET|TOKEN|KEY=", re.IGNORECASE)
 
 
 def instructions(dockerfile: Path) -> list[str]:
     """Dockerfile instructions with continuation lines joined and comments dropped."""
-    text = re.sub(r"\\\n\s*", " ", dockerfile.read_text())
+    text = re.sub(r"\s*\\\n\s*", " ", dockerfile.read_text())
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-@pytest.mark.parametrize("service", sorted(SERVICES))
-def test_dockerfile_follows_the_image_contract(service: str) -> None:
-    layout = SERVICES[service]
-    steps = instructions(layout.directory / "Dockerfile")
+def service_steps(layout: ServiceLayout) -> list[str]:
+    return instructions(layout.directory / "Dockerfile")
+
+
+def test_the_base_image_installs_the_pinned_dependencies_before_servicekit() -> None:
+    steps = instructions(BASE_DIR / "Dockerfile")
     assert re.fullmatch(r"ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm", steps[0])
     assert steps[1] == "FROM ${PYTHON_IMAGE}"
-    assert "USER 10001:0" in steps
     assert any("PYTHONPATH=/app" in step for step in steps if step.startswith("ENV"))
-    assert (
-        'CMD ["gunicorn", "--config", "python:servicekit.gunicorn_config", '
-        f'"{layout.package}:create_app()"]'
-    ) in steps
-    # The source digest comes last, so a new digest rebuilds only the metadata layer.
+    assert "WORKDIR /app" in steps
+    # The dependency layer depends on the requirements file alone: editing code keeps it cached.
+    install = steps.index("RUN pip install -r servicekit/requirements.txt")
+    assert steps[install - 1] == "COPY requirements.txt servicekit/requirements.txt"
+    assert steps.index("COPY . servicekit") > install
+    assert "RUN python -m compileall -q servicekit" in steps
+    assert "USER 10001:0" in steps
+    assert "EXPOSE 8000" in steps
+    healthcheck = next(step for step in steps if step.startswith("HEALTHCHECK"))
+    assert healthcheck.endswith('CMD ["python", "-m", "servicekit.healthcheck"]')
     assert steps[-2:] == [
         "ARG SOURCE_DIGEST=unknown",
         "LABEL org.opencontainers.image.revision=${SOURCE_DIGEST}",
     ]
-    assert not any(re.search(r"PASSWORD|SECRET", step) for step in steps)
+    assert not any(NO_SECRETS.search(step) for step in steps)
+
+
+def test_the_base_context_sends_neither_caches_nor_its_dockerfile() -> None:
+    # Context services/servicekit/: `COPY . servicekit` must not copy the build files or caches.
+    ignored = set((BASE_DIR / ".dockerignore").read_text().split())
+    assert {"Dockerfile", ".dockerignore", "**/__pycache__", "**/tests", "**/.env"} <= ignored
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_a_service_image_adds_only_its_own_package_to_the_base(service: str) -> None:
+    layout = SERVICES[service]
+    folder, package = layout.directory.name, layout.package
+    steps = service_steps(layout)
+    assert steps[:2] == ["ARG BASE_IMAGE", "FROM ${BASE_IMAGE}"]
+    assert sum(step.startswith("FROM") for step in steps) == 1
+    # Installing and compiling run as root; the image then runs as the unprivileged user.
+    users = [step for step in steps if step.startswith("USER")]
+    assert users == ["USER root", "USER 10001:0"]
+    assert steps.index("USER 10001:0") > max(i for i, s in enumerate(steps) if s.startswith("RUN"))
     copies = [step for step in steps if step.startswith("COPY")]
-    assert copies[0] == "COPY servicekit/requirements.txt servicekit/requirements.txt"
-    assert copies[-2:] == [
-        "COPY servicekit servicekit",
-        f"COPY {layout.directory.name}/{layout.package} {layout.package}",
+    assert copies == [
+        # Under /app/<folder>/, so that its `-r ../servicekit/requirements.txt` finds the base's.
+        f"COPY {folder}/requirements.txt {folder}/requirements.txt",
+        f"COPY {folder}/{package} {package}",
     ]
+    assert f"RUN pip install -r {folder}/requirements.txt" in steps
+    assert f"RUN python -m compileall -q {package}" in steps
+    assert (
+        'CMD ["gunicorn", "--config", "python:servicekit.gunicorn_config", '
+        f'"{package}:create_app()"]'
+    ) in steps
+    # The source digest and base ID come last, so new values rebuild only the metadata layer.
+    assert steps[-3:] == [
+        "ARG SOURCE_DIGEST=unknown",
+        "ARG BASE_IMAGE_ID=unknown",
+        "LABEL org.opencontainers.image.revision=${SOURCE_DIGEST} "
+        "org.opencontainers.image.base.digest=${BASE_IMAGE_ID}",
+    ]
+    assert not any(NO_SECRETS.search(step) for step in steps)
 
 
-def test_the_dependency_layers_are_identical_in_all_three_images() -> None:
-    """Same instructions up to the first service-specific one: the engine builds them once."""
-    prefixes = set()
+def test_the_service_dockerfiles_differ_only_in_the_service_names() -> None:
+    """The shared steps live in the base; what is left must not drift apart between services."""
+    shapes = {
+        layout.directory.joinpath("Dockerfile")
+        .read_text()
+        .replace(layout.directory.name, "<folder>")
+        .replace(layout.package, "<package>")
+        for layout in SERVICES.values()
+    }
+    assert len(shapes) == 1
+
+
+def test_only_the_base_installs_the_shared_dependencies() -> None:
     for layout in SERVICES.values():
-        steps = instructions(layout.directory / "Dockerfile")
-        service_specific = next(i for i, step in enumerate(steps) if layout.directory.name in step)
-        prefixes.add(tuple(steps[:service_specific]))
-    assert len(prefixes) == 1
-    assert any("pip install -r servicekit/requirements.txt" in step for step in prefixes.pop())
+        assert not any("servicekit" in step for step in service_steps(layout) if "COPY" in step)
+        assert not any("servicekit/requirements" in step for step in service_steps(layout))
 
 
 def test_service_requirements_point_at_servicekit_pins() -> None:
     for layout in SERVICES.values():
-        assert (
-            "-r ../servicekit/requirements.txt"
-            in (layout.directory / "requirements.txt").read_text()
-        )
-    pins = (SERVICES_DIR / "servicekit" / "requirements.txt").read_text().split()
+        lines = (layout.directory / "requirements.txt").read_text().splitlines()
+        entries = [line for line in lines if line.strip() and not line.startswith("#")]
+        assert entries[0] == "-r ../servicekit/requirements.txt"
+        # Anything a service adds beyond servicekit is pinned too.
+        assert all("==" in entry for entry in entries[1:])
+    pins = (BASE_DIR / "requirements.txt").read_text().split()
     assert pins and all("==" in pin for pin in pins)
 
 

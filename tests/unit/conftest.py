@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -10,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.support.pulumi_program import ProgramRun, RecordedResource, RecordingMocks, run_program
+from tests.support.pulumi_program import (
+    ProgramRun,
+    RecordedResource,
+    RecordingMocks,
+    run_program,
+    unwrap_secrets,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 # Mock secret values all start with this (tests/support/pulumi_program.py), so a scan can find them.
@@ -39,10 +47,24 @@ class Evaluation:
 
 
 Evaluate = Callable[..., Evaluation]
+IMAGE = "docker:index/image:Image"
+
+
+class ContentAddressedMocks(RecordingMocks):
+    """A built image's ID follows from its build inputs, as an engine's does: a rebuilt base image
+    reaches the images built FROM it (the default fake depends on the resource name only)."""
+
+    def outputs_for(
+        self, resource_type: str, name: str, inputs: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        if resource_type != IMAGE:
+            return super().outputs_for(resource_type, name, inputs)
+        recipe = json.dumps(unwrap_secrets(dict(inputs)), sort_keys=True, default=str)
+        return {"repoDigest": f"sha256:{hashlib.sha256(recipe.encode()).hexdigest()}"}
 
 
 def evaluate_program(config: Mapping[str, Any] | None = None, **options: Any) -> Evaluation:
-    mocks = RecordingMocks()
+    mocks = ContentAddressedMocks()
     run = run_program(mocks, config or {}, **options)
     return Evaluation(mocks=mocks, run=run)
 

@@ -1,10 +1,13 @@
-"""A no-op preview is empty: same config and sources declare identical inputs, and a change to one
-service's code changes only that service's image and container."""
+"""A no-op preview is empty: same config and sources declare identical inputs, a change to one
+service's code changes only that service's image and container, and a change to what the servicekit
+base image holds changes the base and, through it, every service."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from infra.sources import SourceTree
 from tests.support.pulumi_program import unwrap_secrets
@@ -39,26 +42,50 @@ def test_changing_one_service_changes_only_its_image_and_container(
     assert changed_resources(before, after) == {"orders-image", "orders"}
 
 
-def test_changing_servicekit_changes_all_three_services(
-    evaluate: Evaluate, source_copy: Path
+BASE_AND_EVERY_SERVICE = {
+    "servicekit-image",
+    *(f"{name}{suffix}" for name in ("users", "products", "orders") for suffix in ("-image", "")),
+}
+
+
+@pytest.mark.parametrize(
+    "relative", ["settings.py", "requirements.txt", "Dockerfile"], ids=lambda path: path
+)
+def test_changing_the_base_image_changes_it_and_all_three_services(
+    evaluate: Evaluate, source_copy: Path, relative: str
 ) -> None:
     before = evaluate(sources=source_copy)
-    settings = source_copy / "services" / "servicekit" / "settings.py"
-    settings.write_text(settings.read_text() + "\n# shared code changed\n")
+    changed = source_copy / "services" / "servicekit" / relative
+    changed.write_text(changed.read_text() + "\n# what the base image holds changed\n")
     after = evaluate(sources=source_copy)
-    expected = {"users-image", "users", "products-image", "products", "orders-image", "orders"}
-    assert changed_resources(before, after) == expected
+    assert changed_resources(before, after) == BASE_AND_EVERY_SERVICE
 
 
-def test_caches_do_not_change_the_source_digest(source_copy: Path) -> None:
+def test_a_new_python_image_rebuilds_the_base_and_all_three_services(evaluate: Evaluate) -> None:
+    before = evaluate()
+    after = evaluate({"pythonImage": "python:3.11.12-slim-bookworm"})
+    assert changed_resources(before, after) == BASE_AND_EVERY_SERVICE
+
+
+@pytest.mark.parametrize("folder", ["user-service", "servicekit"])
+def test_caches_do_not_change_the_source_digest(source_copy: Path, folder: str) -> None:
     tree = SourceTree(source_copy)
-    before = tree.service_source_digest("user-service")
-    cache = source_copy / "services" / "user-service" / "__pycache__"
+    before = tree.source_digest(folder)
+    cache = source_copy / "services" / folder / "__pycache__"
     cache.mkdir(exist_ok=True)
     (cache / "module.cpython-311.pyc").write_bytes(b"\x00compiled")
-    assert tree.service_source_digest("user-service") == before
-    (source_copy / "services" / "user-service" / "requirements.txt").write_text("flask==0.1\n")
-    assert tree.service_source_digest("user-service") != before
+    assert tree.source_digest(folder) == before
+    (source_copy / "services" / folder / "requirements.txt").write_text("flask==0.1\n")
+    assert tree.source_digest(folder) != before
+
+
+def test_a_service_digest_covers_only_its_own_folder(source_copy: Path) -> None:
+    tree = SourceTree(source_copy)
+    before = tree.source_digest("user-service")
+    for changed in ("servicekit/settings.py", "order-service/requirements.txt", "README.md"):
+        path = source_copy / "services" / changed
+        path.write_text(path.read_text() + "\n# elsewhere\n")
+    assert tree.source_digest("user-service") == before
 
 
 def test_two_stacks_declare_disjoint_docker_names(evaluate: Evaluate) -> None:
@@ -71,5 +98,5 @@ def test_two_stacks_declare_disjoint_docker_names(evaluate: Evaluate) -> None:
         } | {r.inputs["imageName"] for r in evaluation.of_type("docker:index/image:Image")}
 
     dev, ci = names("dev"), names("ci")
-    assert len(dev) == len(ci) == 13
+    assert len(dev) == len(ci) == 14
     assert not dev & ci

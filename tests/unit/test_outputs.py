@@ -70,10 +70,12 @@ def test_images_networks_and_volumes_name_the_declared_objects(
     default_evaluation: Evaluation,
 ) -> None:
     outputs = default_evaluation.outputs
-    for name in ("users", "products", "orders"):
-        image = default_evaluation.resource(f"{name}-image")
-        assert outputs["images"][name]["name"] == image.inputs["imageName"]
-        assert outputs["images"][name]["id"].startswith("sha256:")
+    # The three services' images and the servicekit base they are built on.
+    assert set(outputs["images"]) == {"servicekit", "users", "products", "orders"}
+    for name, image in outputs["images"].items():
+        assert image["name"] == default_evaluation.resource(f"{name}-image").inputs["imageName"]
+        assert image["id"].startswith("sha256:")
+    assert len({image["id"] for image in outputs["images"].values()}) == 4
     assert outputs["networks"] == {
         "frontend": default_evaluation.resource("frontend-network").inputs["name"],
         "backend": default_evaluation.resource("backend-network").inputs["name"],

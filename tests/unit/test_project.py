@@ -53,7 +53,7 @@ def test_entry_point_runs_as_the_cli_runs_it(monkeypatch: pytest.MonkeyPatch) ->
 
     run_entry_point()
     assert set(exported) == CONTRACT_KEYS
-    assert len([r for r in mocks.resources if r.custom]) == 21
+    assert len([r for r in mocks.resources if r.custom]) == 22
     # The program directory must not stay on sys.path, where `infra/redis.py` would shadow `redis`.
     assert "." not in sys.path
     assert str(REPOSITORY) == sys.path[0]
@@ -73,3 +73,8 @@ def test_service_children_are_parented_to_their_component(evaluate: Evaluate) ->
             urn.endswith(f"microstack:index:Service$docker:index/container:Container::{name}")
             for urn in urns
         )
+    # The base all three are built on belongs to none of them: a child of the stack.
+    assert any(
+        urn.endswith("pulumi:pulumi:Stack$docker:index/image:Image::servicekit-image")
+        for urn in urns
+    )

@@ -19,7 +19,7 @@ def test_declares_exactly_the_expected_resources(default_evaluation: Evaluation)
         "docker:index/network:Network": 2,
         "docker:index/volume:Volume": 2,
         "docker:index/remoteImage:RemoteImage": 3,
-        "docker:index/image:Image": 3,
+        "docker:index/image:Image": 4,
         "docker:index/container:Container": 6,
         "microstack:index:Service": 3,
         "random:index/randomPassword:RandomPassword": 3,
@@ -48,7 +48,9 @@ def test_docker_names_are_stack_scoped_and_labelled(evaluate: Evaluate) -> None:
         assert labels["microstack.project"] == "microstack", resource.name
         assert labels["microstack.stack"] == "review-42", resource.name
     images = [r.inputs["imageName"] for r in evaluation.of_type("docker:index/image:Image")]
-    assert sorted(images) == [f"microstack-review-42-{name}:local" for name in sorted(SERVICES)]
+    assert sorted(images) == [
+        f"microstack-review-42-{name}:local" for name in sorted({"servicekit", *SERVICES})
+    ]
 
 
 def test_backend_network_is_internal_and_frontend_is_not(default_evaluation: Evaluation) -> None:
@@ -111,10 +113,26 @@ def test_published_stores_bind_the_configured_address_and_port(evaluate: Evaluat
     }
 
 
-def test_service_images_are_built_locally_from_the_shared_context(
+def test_the_base_image_is_built_from_servicekit_alone(default_evaluation: Evaluation) -> None:
+    context = SourceTree.of_repository().services / "servicekit"
+    base = default_evaluation.resource("servicekit-image").inputs
+    assert base["skipPush"] is True
+    assert base["imageName"] == "microstack-dev-servicekit:local"
+    # Its own folder as context: the provider hashes the context, and a change to one service
+    # must not rebuild the base that all three are built on.
+    assert Path(base["build"]["context"]).resolve() == context
+    assert Path(base["build"]["dockerfile"]).resolve() == context / "Dockerfile"
+    assert base["build"]["args"] == {
+        "PYTHON_IMAGE": "python:3.11.11-slim-bookworm",
+        "SOURCE_DIGEST": SourceTree.of_repository().source_digest("servicekit"),
+    }
+
+
+def test_service_images_are_built_on_the_base_from_the_shared_context(
     default_evaluation: Evaluation,
 ) -> None:
     context = SourceTree.of_repository().services
+    base = default_evaluation.outputs["images"]["servicekit"]
     for name, folder in (("users", "user"), ("products", "product"), ("orders", "order")):
         image = default_evaluation.resource(f"{name}-image").inputs
         assert image["skipPush"] is True
@@ -123,8 +141,12 @@ def test_service_images_are_built_locally_from_the_shared_context(
         assert Path(image["build"]["context"]).resolve() == context
         dockerfile = Path(image["build"]["dockerfile"])
         assert dockerfile.resolve() == context / f"{folder}-service" / "Dockerfile"
-        assert image["build"]["args"]["PYTHON_IMAGE"] == "python:3.11.11-slim-bookworm"
-        assert len(image["build"]["args"]["SOURCE_DIGEST"]) == 64
+        # FROM the base by tag; its ID makes a rebuilt base a changed input.
+        assert image["build"]["args"] == {
+            "BASE_IMAGE": base["name"],
+            "BASE_IMAGE_ID": base["id"],
+            "SOURCE_DIGEST": SourceTree.of_repository().source_digest(f"{folder}-service"),
+        }
         # The container runs exactly the image ID this build produced.
         container = default_evaluation.resource(name).inputs
         assert container["image"] == default_evaluation.outputs["images"][name]["id"]

@@ -118,27 +118,28 @@ def run_build(
     if relative.startswith(".."):
         raise UnsupportedInputError(f"Image {tag}: Dockerfile {dockerfile} is outside {context}")
     log: list[str] = []
-    with engine.build_lock:
-        try:
-            for chunk in engine.client.api.build(
-                path=str(context),
-                dockerfile=relative,
-                tag=tag,
-                buildargs=build_args,
-                target=target,
-                platform=platform,
-                # Not declared by the program (the provider's Image has no labels): added so that
-                # teardown's label sweep finds the image even when a crashed run lost the ledger.
-                labels=engine.stack_labels,
-                rm=True,
-                forcerm=True,
-                decode=True,
-            ):
-                log.extend(str(chunk.get("stream", "")).splitlines())
-                if "error" in chunk:
-                    raise ImageBuildError(f"building {tag}: {chunk['error']}\n" + tail(log))
-        except docker.errors.APIError as error:
-            raise ImageBuildError(f"building {tag}: {error}\n" + tail(log)) from error
+    # No lock around builds: the services share only the servicekit base, which Pulumi builds
+    # before them (their build args name it), so they build side by side.
+    try:
+        for chunk in engine.client.api.build(
+            path=str(context),
+            dockerfile=relative,
+            tag=tag,
+            buildargs=build_args,
+            target=target,
+            platform=platform,
+            # Not declared by the program (the provider's Image has no labels): added so that
+            # teardown's label sweep finds the image even when a crashed run lost the ledger.
+            labels=engine.stack_labels,
+            rm=True,
+            forcerm=True,
+            decode=True,
+        ):
+            log.extend(str(chunk.get("stream", "")).splitlines())
+            if "error" in chunk:
+                raise ImageBuildError(f"building {tag}: {chunk['error']}\n" + tail(log))
+    except docker.errors.APIError as error:
+        raise ImageBuildError(f"building {tag}: {error}\n" + tail(log)) from error
     image_id = str(engine.client.images.get(tag).id)
     engine.ledger.add("image", image_id, tag)
     return image_id

@@ -21,9 +21,6 @@ class DockerEngine:
     project: str
     stack: str
     ledger: Ledger
-    # Service images share their first layers: building them one at a time lets the second and
-    # third reuse the first one's cached layers instead of all three installing the same packages.
-    build_lock: threading.Lock = field(default_factory=threading.Lock)
     _local: threading.local = field(default_factory=threading.local)
 
     @property

@@ -1,5 +1,6 @@
-"""The services run unprivileged, and no generated secret shows in `docker inspect`, an image's
-history or layers, or any container's logs."""
+"""The services run unprivileged (their images too, built on the stack's servicekit base), and no
+generated secret shows in `docker inspect`, an image's history or layers, or any container's
+logs."""
 
 from __future__ import annotations
 
@@ -31,6 +32,22 @@ def test_service_processes_run_as_the_unprivileged_user(
     assert uids == {SERVICE_UID}, top["Processes"]
     exit_code, output = run_in(container, "python", "-c", "import os; print(os.geteuid())")
     assert (exit_code, output.strip()) == (0, SERVICE_UID)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_images_default_to_the_unprivileged_user_on_the_stack_base(
+    engine_stack: EngineStack, service: str
+) -> None:
+    """`docker run` of a service image, without the stack's `user`, is unprivileged too."""
+    client = engine_stack.engine.client
+    images = engine_stack.outputs["images"]
+    image = client.images.get(images[service]["id"])
+    assert image.attrs["Config"]["User"] == f"{SERVICE_UID}:0"
+    # Built FROM this stack's servicekit base: its layers, then only the service's own.
+    base = client.images.get(images["servicekit"]["id"])
+    assert image.labels["org.opencontainers.image.base.digest"] == base.id
+    base_layers = base.attrs["RootFS"]["Layers"]
+    assert image.attrs["RootFS"]["Layers"][: len(base_layers)] == base_layers
 
 
 def test_service_secret_files_are_not_writable_or_world_readable(

@@ -41,8 +41,7 @@ def declare_services(
         return Service(
             name,
             ServiceArgs(
-                folder=folder,
-                context=sources.services,
+                context=sources.services / folder,
                 # Only the service's folder: servicekit's changes arrive through the base image.
                 source_digest=sources.source_digest(folder),
                 base_image=base_image,

@@ -25,8 +25,7 @@ STOP_SECONDS = 25
 class ServiceArgs:
     """What differs between services; building, running and health are the same for all."""
 
-    folder: str  # the service's folder under the build context, e.g. "user-service"
-    context: Path  # the shared build context (`services/`)
+    context: Path  # the service's own folder, e.g. `services/user-service/`: its build context
     source_digest: str  # digest of the service's folder (see SourceTree)
     base_image: docker.Image  # the servicekit runtime base (infra/images.py)
     environment: Mapping[str, str]
@@ -38,7 +37,7 @@ class ServiceArgs:
 
 
 class Service(pulumi.ComponentResource):
-    """Builds `<folder>/Dockerfile` on the base image (never pushed) and runs it on the networks."""
+    """Builds `<context>/Dockerfile` on the base image (never pushed) and runs it on networks."""
 
     image: docker.Image
     container: docker.Container
@@ -61,8 +60,10 @@ class Service(pulumi.ComponentResource):
         return local_image(
             name,
             args.scope,
+            # Its own folder, not `services/`: the provider hashes the whole context, so another
+            # service's change would otherwise show this image as changed too.
             context=args.context,
-            dockerfile=args.context / args.folder / "Dockerfile",
+            dockerfile=args.context / "Dockerfile",
             args={
                 # FROM takes the tag (BuildKit cannot resolve a bare image ID); the ID makes a
                 # rebuilt base a changed input, and orders this build after the base's.

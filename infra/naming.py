@@ -7,6 +7,11 @@ from dataclasses import dataclass
 
 import pulumi
 
+# The labels every Docker object of a stack carries: the harness, teardown and users filter on them.
+PROJECT_LABEL = "microstack.project"
+STACK_LABEL = "microstack.stack"
+COMPONENT_LABEL = "microstack.component"
+
 
 @dataclass(frozen=True)
 class StackScope:
@@ -27,11 +32,12 @@ class StackScope:
 
     def labels(self, component: str) -> dict[str, str]:
         """Labels on every Docker object: they let the harness and users find a stack's objects."""
-        return {
-            "microstack.component": component,
-            "microstack.project": self.project,
-            "microstack.stack": self.stack,
-        }
+        return {COMPONENT_LABEL: component} | self.stack_labels
+
+    @property
+    def stack_labels(self) -> dict[str, str]:
+        """The labels that identify the stack (a filter for all of its objects)."""
+        return {PROJECT_LABEL: self.project, STACK_LABEL: self.stack}
 
     def label_list(
         self, component: str, extra: Mapping[str, str] | None = None

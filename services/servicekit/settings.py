@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+from servicekit.contract import LOG_LEVELS, SERVICE_PORT
 
 
 class SettingsError(ValueError):
@@ -77,7 +77,7 @@ class Settings:
 class ServerSettings:
     """What gunicorn needs (servicekit/gunicorn_config.py), parsed by the same rules."""
 
-    port: int = 8000
+    port: int = SERVICE_PORT
     workers: int = 2
     threads: int = 4
     log_level: str = "INFO"
@@ -86,7 +86,7 @@ class ServerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
         env = _Environment(os.environ if environ is None else environ)
         return cls(
-            port=env.integer("PORT", 8000, minimum=1, maximum=65535),
+            port=env.integer("PORT", SERVICE_PORT, minimum=1, maximum=65535),
             workers=env.integer("GUNICORN_WORKERS", 2, minimum=1, maximum=64),
             threads=_gunicorn_threads(env),
             log_level=_log_level(env),

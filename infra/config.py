@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 
 import pulumi
+from servicekit.contract import LOG_LEVELS
 
 from infra.validation import (
     NAMESPACE,
@@ -27,8 +28,6 @@ from infra.validation import (
     parse_positive_int,
     require_distinct_ports,
 )
-
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 # Docker refuses limits under 6 MB; anything below 32 MB cannot run these processes anyway.
 _parse_memory = partial(parse_int, minimum=32, maximum=1_048_576)

@@ -1,24 +1,33 @@
-"""The nginx TLS gateway: the only container that publishes ports, and only on the bind address.
+"""`Gateway`: the nginx TLS gateway, the only container that publishes ports, and only on the bind
+address.
 
-Its configuration is rendered from `nginx/gateway.conf.j2` (the same template the devstack renders)
-and uploaded with the njs health handler and the TLS certificate and key.
+Its configuration is rendered from `nginx/gateway.conf.j2` by infra/gateway_config.py (as the local
+stack renders it) and uploaded with the njs health handler and the TLS certificate and key, which
+are self-signed here unless the user brings their own (infra/tls.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-import jinja2
 import pulumi
 import pulumi_docker as docker
 
 from infra import containers
-from infra.components.service import PORT as SERVICE_PORT
 from infra.config import Settings
+from infra.gateway_config import (
+    TEMPLATE,
+    GatewayFiles,
+    GatewayVariables,
+    render_gateway_config,
+)
+from infra.moves import moved_under
 from infra.naming import StackScope
 from infra.network import Networks
+from infra.service import PORT as SERVICE_PORT
 from infra.sources import SourceTree
-from infra.tls import TlsMaterial
+from infra.tls import declare_tls
 
 HTTPS_PORT = 8443
 HTTP_PORT = 8080
@@ -43,68 +52,78 @@ HEALTHCHECK = [
     f"exec 3<>/dev/tcp/127.0.0.1/{HTTP_PORT} && printf 'GET / HTTP/1.0\\r\\n\\r\\n' >&3 "
     "&& head -c 12 <&3 | grep -q ' 301'",
 ]
+CONTAINER_FILES = GatewayFiles(
+    tls_certificate=CERTIFICATE_FILE,
+    tls_certificate_key=PRIVATE_KEY_FILE,
+    js_dir=JS_DIRECTORY,
+    pid_path="/tmp/nginx.pid",
+    temp_dir=TEMP_DIRECTORY,
+    access_log="/dev/stdout",
+    error_log="/dev/stderr",
+)
 
 
-def template_variables(settings: Settings, services: Sequence[str]) -> dict[str, object]:
+@dataclass(frozen=True)
+class GatewayArgs:
+    settings: Settings
+    scope: StackScope
+    networks: Networks
+    sources: SourceTree
+    # Service name -> the resource that runs it: nginx resolves upstream names when it starts, so
+    # the services must exist (and be healthy) first.
+    services: Mapping[str, pulumi.Resource]
+
+
+def template_variables(settings: Settings, services: Mapping[str, object]) -> GatewayVariables:
     """The container's values for the template contract in docs/architecture.md."""
-    return {
-        "listen_address": "0.0.0.0",
-        "https_port": HTTPS_PORT,
-        "http_port": HTTP_PORT,
-        "public_https_port": settings.gateway_https_port,
-        "upstreams": {name: f"{name}:{SERVICE_PORT}" for name in sorted(services)},
-        "tls_certificate": CERTIFICATE_FILE,
-        "tls_certificate_key": PRIVATE_KEY_FILE,
-        "js_module_path": "/usr/lib/nginx/modules/ngx_http_js_module.so",
-        "js_dir": JS_DIRECTORY,
-        "pid_path": "/tmp/nginx.pid",
-        "temp_dir": TEMP_DIRECTORY,
-        "access_log": "/dev/stdout",
-        "error_log": "/dev/stderr",
-        "rate_limit_per_second": 50,
-        "rate_limit_burst": 100,
-        "client_max_body_size": "1m",
-    }
-
-
-def render_config(sources: SourceTree, variables: Mapping[str, object]) -> str:
-    environment = jinja2.Environment(
-        undefined=jinja2.StrictUndefined, keep_trailing_newline=True, autoescape=False
+    return GatewayVariables(
+        listen_address="0.0.0.0",
+        https_port=HTTPS_PORT,
+        http_port=HTTP_PORT,
+        public_https_port=settings.gateway_https_port,
+        upstreams={name: f"{name}:{SERVICE_PORT}" for name in services},
+        files=CONTAINER_FILES,
     )
-    return environment.from_string(sources.read_text("nginx/gateway.conf.j2")).render(**variables)
 
 
-def declare_gateway(
-    settings: Settings,
-    scope: StackScope,
-    networks: Networks,
-    tls: TlsMaterial,
-    sources: SourceTree,
-    services: Mapping[str, pulumi.Resource],
-) -> docker.Container:
-    image = containers.remote_image("nginx", settings.nginx_image)
-    config = render_config(sources, template_variables(settings, list(services)))
-    address = settings.gateway_bind_address
-    return containers.declare_container(
-        "gateway",
-        scope,
-        memory_mb=settings.gateway_memory_mb,
-        image=image.image_id,
-        command=COMMAND,
-        uploads=[
-            containers.public_file(CONFIG_FILE, config),
-            containers.public_file(
-                f"{JS_DIRECTORY}/health.js", sources.read_text("nginx/health.js")
+class Gateway(pulumi.ComponentResource):
+    certificate_pem: pulumi.Output[str]
+    container: docker.Container
+
+    def __init__(
+        self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("microstack:index:Gateway", name, None, opts)
+        settings = args.settings
+        tls = declare_tls(settings, self)
+        self.certificate_pem = tls.certificate_pem
+        image = containers.remote_image("nginx", settings.nginx_image, moved_under(self))
+        config = render_gateway_config(
+            args.sources.read_text(TEMPLATE), template_variables(settings, args.services)
+        )
+        address = settings.gateway_bind_address
+        self.container = containers.declare_container(
+            name,
+            args.scope,
+            containers.ContainerArgs(
+                image=image.image_id,
+                memory_mb=settings.gateway_memory_mb,
+                healthcheck=containers.healthcheck(HEALTHCHECK, start_period="10s"),
+                networks=[containers.attach(args.networks.frontend, "gateway")],
+                command=COMMAND,
+                uploads=[
+                    containers.public_file(CONFIG_FILE, config),
+                    containers.public_file(
+                        f"{JS_DIRECTORY}/health.js", args.sources.read_text("nginx/health.js")
+                    ),
+                    containers.public_file(CERTIFICATE_FILE, tls.certificate_pem),
+                    containers.secret_file(PRIVATE_KEY_FILE, tls.private_key_pem),
+                ],
+                ports=[
+                    containers.published_port(HTTPS_PORT, settings.gateway_https_port, address),
+                    containers.published_port(HTTP_PORT, settings.gateway_http_port, address),
+                ],
             ),
-            containers.public_file(CERTIFICATE_FILE, tls.certificate_pem),
-            containers.secret_file(PRIVATE_KEY_FILE, tls.private_key_pem),
-        ],
-        networks_advanced=[containers.attach(networks.frontend, "gateway")],
-        ports=[
-            containers.published_port(HTTPS_PORT, settings.gateway_https_port, address),
-            containers.published_port(HTTP_PORT, settings.gateway_http_port, address),
-        ],
-        healthcheck=containers.healthcheck(HEALTHCHECK, start_period="10s"),
-        # nginx resolves upstream names at start: the services must exist (and be healthy) first.
-        opts=pulumi.ResourceOptions(depends_on=list(services.values())),
-    )
+            moved_under(self, depends_on=list(args.services.values())),
+        )
+        self.register_outputs({"container_name": self.container.name})

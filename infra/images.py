@@ -33,20 +33,20 @@ def local_image(
         f"{logical}-image",
         # Docker repository names must be lowercase; stack names need not be.
         image_name=f"{scope.name(logical).lower()}:{TAG}",
-        build={
+        build=docker.DockerBuildArgs(
             # Relative to the program's working directory (the CLI runs it in infra/): absolute
             # paths would differ between checkouts and show every image as changed.
-            "context": _relative(context),
-            "dockerfile": _relative(dockerfile),
-            "args": dict(args),
-        },
+            context=_relative(context),
+            dockerfile=_relative(dockerfile),
+            args=dict(args),
+        ),
         skip_push=True,
         opts=opts,
     )
 
 
 def declare_servicekit_image(
-    settings: Settings, scope: StackScope, sources: SourceTree
+    settings: Settings, scope: StackScope, sources: SourceTree, opts: pulumi.ResourceOptions
 ) -> docker.Image:
     """The base the service images are built FROM.
 
@@ -63,6 +63,7 @@ def declare_servicekit_image(
             "PYTHON_IMAGE": settings.python_image,
             "SOURCE_DIGEST": sources.source_digest(SERVICEKIT),
         },
+        opts=opts,
     )
 
 

@@ -39,9 +39,9 @@ class StackScope:
         """The labels that identify the stack (a filter for all of its objects)."""
         return {PROJECT_LABEL: self.project, STACK_LABEL: self.stack}
 
-    def label_list(
+    def label_pairs(
         self, component: str, extra: Mapping[str, str] | None = None
-    ) -> list[dict[str, str]]:
-        """The provider's `labels` shape (label/value pairs), sorted so inputs are stable."""
+    ) -> list[tuple[str, str]]:
+        """(label, value) pairs for a resource's `labels`, sorted so inputs are stable."""
         labels = self.labels(component) | dict(extra or {})
-        return [{"label": key, "value": labels[key]} for key in sorted(labels)]
+        return sorted(labels.items())

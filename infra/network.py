@@ -3,35 +3,50 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+import pulumi
 import pulumi_docker as docker
 
+from infra.moves import moved_under
 from infra.naming import StackScope
 
 
-@dataclass(frozen=True)
-class Networks:
+class Networks(pulumi.ComponentResource):
+    """The stack's bridge networks."""
+
     frontend: docker.Network
     backend: docker.Network
     # Docker publishes no ports for a container attached only to internal networks, so a data store
     # published to the host (opt-in) also joins this network. None when nothing is published.
     published: docker.Network | None
 
+    def __init__(
+        self,
+        name: str,
+        scope: StackScope,
+        *,
+        any_store_published: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("microstack:index:Networks", name, None, opts)
+        self.frontend = self._network(scope, "frontend", internal=False)
+        self.backend = self._network(scope, "backend", internal=True)
+        self.published = (
+            self._network(scope, "published", internal=False) if any_store_published else None
+        )
+        self.register_outputs(
+            {"frontend": self.frontend.name, "backend": self.backend.name}
+            | ({"published": self.published.name} if self.published else {})
+        )
 
-def declare_networks(scope: StackScope, *, any_store_published: bool) -> Networks:
-    return Networks(
-        frontend=_network(scope, "frontend", internal=False),
-        backend=_network(scope, "backend", internal=True),
-        published=_network(scope, "published", internal=False) if any_store_published else None,
-    )
-
-
-def _network(scope: StackScope, logical: str, *, internal: bool) -> docker.Network:
-    return docker.Network(
-        f"{logical}-network",
-        name=scope.name(logical),
-        driver="bridge",
-        internal=internal,
-        labels=scope.label_list(f"network-{logical}"),
-    )
+    def _network(self, scope: StackScope, logical: str, *, internal: bool) -> docker.Network:
+        return docker.Network(
+            f"{logical}-network",
+            name=scope.name(logical),
+            driver="bridge",
+            internal=internal,
+            labels=[
+                docker.NetworkLabelArgs(label=key, value=value)
+                for key, value in scope.label_pairs(f"network-{logical}")
+            ],
+            opts=moved_under(self),
+        )

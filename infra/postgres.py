@@ -7,14 +7,12 @@ and `20-create-app-role.sh`, which creates the least-privileged role the service
 
 from __future__ import annotations
 
-import pulumi
+import pulumi_docker as docker
 
 from infra import containers, data_store
 from infra.config import Settings
-from infra.credentials import Secrets
-from infra.data_store import DataStore, DataStoreArgs
-from infra.naming import StackScope
-from infra.network import Networks
+from infra.credentials import Credentials
+from infra.data_store import DataStoreArgs
 from infra.sources import SourceTree
 
 HOSTNAME = "postgres"
@@ -43,22 +41,18 @@ HEALTHCHECK = [
 STOP_SECONDS = 30
 
 
-def declare_postgres(
-    settings: Settings, scope: StackScope, networks: Networks, secrets: Secrets, sources: SourceTree
-) -> DataStore:
-    args = DataStoreArgs(
-        logical=HOSTNAME,
+def postgres_args(
+    settings: Settings, credentials: Credentials, sources: SourceTree
+) -> DataStoreArgs:
+    return DataStoreArgs(
         image=settings.postgres_image,
         port=PORT,
         data_directory=DATA_DIRECTORY,
         memory_mb=settings.postgres_memory_mb,
+        # initdb and the schema run on the first start, before the check can pass.
+        healthcheck=containers.healthcheck(HEALTHCHECK, start_period="60s"),
         host_port=published_port(settings),
         bind_address=settings.gateway_bind_address,
-    )
-    return data_store.declare_data_store(
-        args,
-        scope,
-        networks,
         envs=containers.environment(
             {
                 "POSTGRES_USER": SUPERUSER,
@@ -68,14 +62,12 @@ def declare_postgres(
                 "APP_DB_PASSWORD_FILE": APP_PASSWORD_FILE,
             }
         ),
-        uploads=_uploads(secrets, sources),
-        # initdb and the schema run on the first start, before the check can pass.
-        healthcheck=containers.healthcheck(HEALTHCHECK, start_period="60s"),
+        uploads=_uploads(credentials, sources),
         stop_seconds=STOP_SECONDS,
     )
 
 
-def _uploads(secrets: Secrets, sources: SourceTree) -> list[dict[str, object]]:
+def _uploads(credentials: Credentials, sources: SourceTree) -> list[docker.ContainerUploadArgs]:
     return [
         containers.public_file(
             f"{INIT_DIRECTORY}/10-init.sql", sources.read_text("database/init.sql")
@@ -86,10 +78,10 @@ def _uploads(secrets: Secrets, sources: SourceTree) -> list[dict[str, object]]:
             executable=True,
         ),
         containers.secret_file(
-            APP_PASSWORD_FILE, secrets.postgres_app_password, group=POSTGRES_GROUP
+            APP_PASSWORD_FILE, credentials.postgres_app_password, group=POSTGRES_GROUP
         ),
         containers.secret_file(
-            SUPERUSER_PASSWORD_FILE, secrets.postgres_superuser_password, group=POSTGRES_GROUP
+            SUPERUSER_PASSWORD_FILE, credentials.postgres_superuser_password, group=POSTGRES_GROUP
         ),
     ]
 
@@ -98,7 +90,7 @@ def published_port(settings: Settings) -> int | None:
     return settings.postgres_host_port if settings.publish_postgres else None
 
 
-def connection_details(settings: Settings) -> dict[str, pulumi.Input[object]]:
+def connection_details(settings: Settings) -> dict[str, object]:
     """The outputs document's `postgres` entry: host and port are null unless published."""
     return data_store.connection_details(published_port(settings), settings.client_host) | {
         "database": DATABASE,

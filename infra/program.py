@@ -1,22 +1,25 @@
 """The whole platform, declared once from a Settings object. `__main__`, the mock tests and the
-engine harness all call `declare_platform`, so the topology is written in exactly one place."""
+engine harness all call `declare_platform`, so the topology is written in exactly one place.
+
+One component per tier, as in the README's diagram: the networks, the credentials, the two data
+stores, the services (on their shared base image) and the gateway in front of them.
+"""
 
 from __future__ import annotations
 
 import pulumi
 
 from infra.config import Settings
-from infra.credentials import declare_secrets
-from infra.gateway import declare_gateway
-from infra.images import declare_servicekit_image
+from infra.credentials import Credentials
+from infra.data_store import DataStore
+from infra.gateway import Gateway, GatewayArgs
 from infra.naming import StackScope
-from infra.network import declare_networks
+from infra.network import Networks
 from infra.outputs import stack_outputs
-from infra.postgres import declare_postgres
-from infra.redis import declare_redis
-from infra.services import declare_services
+from infra.postgres import postgres_args
+from infra.redis import redis_args
+from infra.services import Services, ServicesArgs
 from infra.sources import SourceTree
-from infra.tls import declare_tls
 
 
 def declare_platform(
@@ -25,24 +28,24 @@ def declare_platform(
     """Declare every resource and return the stack outputs document, one Output per key."""
     sources = sources or SourceTree.of_repository()
     scope = StackScope.current()
-    secrets = declare_secrets()
-    tls = declare_tls(settings)
-    networks = declare_networks(
-        scope, any_store_published=settings.publish_postgres or settings.publish_redis
+    networks = Networks(
+        "networks", scope, any_store_published=settings.publish_postgres or settings.publish_redis
     )
-    database = declare_postgres(settings, scope, networks, secrets, sources)
-    cache = declare_redis(settings, scope, networks, secrets)
-    servicekit = declare_servicekit_image(settings, scope, sources)
-    services = declare_services(
-        settings,
-        scope,
-        networks,
-        secrets,
-        sources,
-        base_image=servicekit,
-        depends_on=[database.container, cache.container],
+    credentials = Credentials("credentials")
+    database = DataStore("postgres", postgres_args(settings, credentials, sources), scope, networks)
+    cache = DataStore("redis", redis_args(settings, credentials), scope, networks)
+    services = Services(
+        "services",
+        ServicesArgs(
+            settings,
+            scope,
+            networks,
+            credentials,
+            sources,
+            depends_on=[database.container, cache.container],
+        ),
     )
-    declare_gateway(settings, scope, networks, tls, sources, services)
+    gateway = Gateway("gateway", GatewayArgs(settings, scope, networks, sources, services.services))
     return stack_outputs(
         settings,
         scope,
@@ -50,7 +53,6 @@ def declare_platform(
         database=database,
         cache=cache,
         services=services,
-        servicekit=servicekit,
-        secrets=secrets,
-        tls=tls,
+        credentials=credentials,
+        gateway=gateway,
     )

@@ -10,10 +10,8 @@ import pulumi
 
 from infra import containers, data_store
 from infra.config import Settings
-from infra.credentials import Secrets
-from infra.data_store import DataStore, DataStoreArgs
-from infra.naming import StackScope
-from infra.network import Networks
+from infra.credentials import Credentials
+from infra.data_store import DataStoreArgs
 
 HOSTNAME = "redis"
 PORT = 6379
@@ -32,31 +30,23 @@ HEALTHCHECK = (
 )
 
 
-def declare_redis(
-    settings: Settings, scope: StackScope, networks: Networks, secrets: Secrets
-) -> DataStore:
-    args = DataStoreArgs(
-        logical=HOSTNAME,
+def redis_args(settings: Settings, credentials: Credentials) -> DataStoreArgs:
+    return DataStoreArgs(
         image=settings.redis_image,
         port=PORT,
         data_directory=DATA_DIRECTORY,
         memory_mb=settings.redis_memory_mb,
+        healthcheck=containers.healthcheck(["CMD-SHELL", HEALTHCHECK], start_period="10s"),
         host_port=published_port(settings),
         bind_address=settings.gateway_bind_address,
-    )
-    return data_store.declare_data_store(
-        args,
-        scope,
-        networks,
         command=["redis-server", CONFIG_FILE],
         uploads=[
             containers.secret_file(
                 CONFIG_FILE,
-                redis_config(secrets.redis_password, settings.redis_memory_mb),
+                redis_config(credentials.redis_password, settings.redis_memory_mb),
                 group=REDIS_GROUP,
             )
         ],
-        healthcheck=containers.healthcheck(["CMD-SHELL", HEALTHCHECK], start_period="10s"),
     )
 
 
@@ -83,6 +73,6 @@ def published_port(settings: Settings) -> int | None:
     return settings.redis_host_port if settings.publish_redis else None
 
 
-def connection_details(settings: Settings) -> dict[str, pulumi.Input[object]]:
+def connection_details(settings: Settings) -> dict[str, object]:
     """The outputs document's `redis` entry: host and port are null unless published."""
     return data_store.connection_details(published_port(settings), settings.client_host)

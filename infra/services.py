@@ -1,84 +1,93 @@
-"""The three Flask services: one `Service` component each, differing only in their folder, all
-built on the one servicekit base image."""
+"""The service tier: the servicekit runtime base image and one `Service` per entry of
+servicekit.contract.SERVICES, all built on that base."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_docker as docker
+from servicekit.contract import SERVICES, Endpoint, ServiceEnvironment
 
 from infra import postgres, redis
-from infra.components.service import PORT, Service, ServiceArgs
 from infra.config import Settings
-from infra.credentials import Secrets
+from infra.credentials import Credentials
+from infra.images import declare_servicekit_image
+from infra.moves import moved_under
 from infra.naming import StackScope
 from infra.network import Networks
+from infra.service import PORT, Service, ServiceArgs
 from infra.sources import SourceTree
 
 DATABASE_PASSWORD_FILE = "/run/secrets/database-password"
 REDIS_PASSWORD_FILE = "/run/secrets/redis-password"
 
-# Logical name (DNS alias, URL segment, output key) -> folder under services/.
-SERVICE_FOLDERS = {
-    "users": "user-service",
-    "products": "product-service",
-    "orders": "order-service",
-}
+
+@dataclass(frozen=True)
+class ServicesArgs:
+    settings: Settings
+    scope: StackScope
+    networks: Networks
+    credentials: Credentials
+    sources: SourceTree
+    # The data stores: a service starts only once they are up (its health needs them).
+    depends_on: Sequence[pulumi.Resource]
 
 
-def declare_services(
-    settings: Settings,
-    scope: StackScope,
-    networks: Networks,
-    secrets: Secrets,
-    sources: SourceTree,
-    base_image: docker.Image,
-    depends_on: Sequence[pulumi.Resource],
-) -> dict[str, Service]:
-    def service(name: str) -> Service:
-        folder = SERVICE_FOLDERS[name]
+class Services(pulumi.ComponentResource):
+    base_image: docker.Image
+    services: dict[str, Service]
+
+    def __init__(
+        self, name: str, args: ServicesArgs, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("microstack:index:Services", name, None, opts)
+        self.base_image = declare_servicekit_image(
+            args.settings, args.scope, args.sources, moved_under(self)
+        )
+        self.services = {name: self._service(name, args) for name in SERVICES}
+        self.register_outputs(
+            {name: service.container.name for name, service in self.services.items()}
+        )
+
+    def _service(self, name: str, args: ServicesArgs) -> Service:
+        folder = SERVICES[name].folder
         return Service(
             name,
             ServiceArgs(
-                context=sources.services / folder,
+                context=args.sources.services / folder,
                 # Only the service's folder: servicekit's changes arrive through the base image.
-                source_digest=sources.source_digest(folder),
-                base_image=base_image,
-                environment=service_environment(settings),
+                source_digest=args.sources.source_digest(folder),
+                base_image=self.base_image,
+                environment=service_environment(args.settings),
                 secret_files={
-                    DATABASE_PASSWORD_FILE: secrets.postgres_app_password,
-                    REDIS_PASSWORD_FILE: secrets.redis_password,
+                    DATABASE_PASSWORD_FILE: args.credentials.postgres_app_password,
+                    REDIS_PASSWORD_FILE: args.credentials.redis_password,
                 },
-                networks=[networks.frontend, networks.backend],
-                memory_mb=settings.service_memory_mb,
-                scope=scope,
-                depends_on=depends_on,
+                networks=[args.networks.frontend, args.networks.backend],
+                memory_mb=args.settings.service_memory_mb,
+                scope=args.scope,
+                depends_on=args.depends_on,
             ),
+            moved_under(self),
         )
-
-    return {name: service(name) for name in SERVICE_FOLDERS}
 
 
 def service_environment(settings: Settings) -> dict[str, str]:
-    """The servicekit settings contract (docs/architecture.md); passwords arrive as *_FILE paths."""
-    variables = {
-        "DATABASE_HOST": postgres.HOSTNAME,
-        "DATABASE_PORT": str(postgres.PORT),
-        "DATABASE_NAME": postgres.DATABASE,
-        "DATABASE_USER": postgres.APP_USER,
-        "DATABASE_PASSWORD_FILE": DATABASE_PASSWORD_FILE,
-        "REDIS_HOST": redis.HOSTNAME,
-        "REDIS_PORT": str(redis.PORT),
-        "REDIS_PASSWORD_FILE": REDIS_PASSWORD_FILE,
-        "CACHE_ITEM_TTL_SECONDS": str(settings.cache_item_ttl_seconds),
-        "CACHE_LIST_TTL_SECONDS": str(settings.cache_list_ttl_seconds),
-        "LOG_LEVEL": settings.log_level,
-        "TRUSTED_PROXY_COUNT": "1",
-        "PORT": str(PORT),
-        "GUNICORN_WORKERS": str(settings.gunicorn_workers),
-        "GUNICORN_THREADS": str(settings.gunicorn_threads),
-    }
-    if settings.cors_allowed_origins:
-        variables["CORS_ALLOWED_ORIGINS"] = ",".join(settings.cors_allowed_origins)
-    return variables
+    """The servicekit settings contract for a service container; passwords arrive as files."""
+    return ServiceEnvironment(
+        database=Endpoint(postgres.HOSTNAME, postgres.PORT),
+        database_name=postgres.DATABASE,
+        database_user=postgres.APP_USER,
+        database_password_file=DATABASE_PASSWORD_FILE,
+        redis=Endpoint(redis.HOSTNAME, redis.PORT),
+        redis_password_file=REDIS_PASSWORD_FILE,
+        log_level=settings.log_level,
+        port=PORT,
+        cache_item_ttl_seconds=settings.cache_item_ttl_seconds,
+        cache_list_ttl_seconds=settings.cache_list_ttl_seconds,
+        gunicorn_workers=settings.gunicorn_workers,
+        gunicorn_threads=settings.gunicorn_threads,
+        cors_allowed_origins=settings.cors_allowed_origins,
+    ).variables()

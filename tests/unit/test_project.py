@@ -9,10 +9,9 @@ from typing import Any
 
 import pulumi
 import pytest
-from pulumi.runtime.mocks import MockMonitor
 
 from tests.support.pulumi_program import RecordingMocks
-from tests.unit.conftest import REPOSITORY, Evaluate
+from tests.unit.conftest import REPOSITORY, Evaluation
 from tests.unit.test_outputs import CONTRACT_KEYS
 
 
@@ -59,22 +58,57 @@ def test_entry_point_runs_as_the_cli_runs_it(monkeypatch: pytest.MonkeyPatch) ->
     assert str(REPOSITORY) == sys.path[0]
 
 
-def test_service_children_are_parented_to_their_component(evaluate: Evaluate) -> None:
-    evaluate()
-    monitor = pulumi.runtime.settings.get_monitor()
-    assert isinstance(monitor, MockMonitor)
-    urns = set(monitor.get_registered_resources())
-    for name in ("users", "products", "orders"):
-        assert any(
-            urn.endswith(f"microstack:index:Service$docker:index/image:Image::{name}-image")
-            for urn in urns
-        )
-        assert any(
-            urn.endswith(f"microstack:index:Service$docker:index/container:Container::{name}")
-            for urn in urns
-        )
-    # The base all three are built on belongs to none of them: a child of the stack.
-    assert any(
-        urn.endswith("pulumi:pulumi:Stack$docker:index/image:Image::servicekit-image")
-        for urn in urns
-    )
+# One node per tier under the stack, as in the README's diagram.
+TIERS = {
+    ("microstack:index:Networks", "networks"),
+    ("microstack:index:Credentials", "credentials"),
+    ("microstack:index:DataStore", "postgres"),
+    ("microstack:index:DataStore", "redis"),
+    ("microstack:index:Services", "services"),
+    ("microstack:index:Gateway", "gateway"),
+}
+
+
+def test_the_stack_has_one_child_per_tier(default_evaluation: Evaluation) -> None:
+    placements = default_evaluation.mocks.placements
+    stack = placements[("pulumi:pulumi:Stack", "microstack-dev")].urn
+    children = {key for key, placement in placements.items() if placement.parent == stack}
+
+    assert children == TIERS
+    # Every Docker, random and TLS resource belongs to a tier: none hangs off the stack itself.
+    for resource in default_evaluation.mocks.resources:
+        if resource.custom:
+            assert placements[(resource.type, resource.name)].parent != stack, resource.name
+
+
+def test_each_tier_holds_its_own_resources(default_evaluation: Evaluation) -> None:
+    def children(component_type: str, name: str) -> set[str]:
+        urn = default_evaluation.mocks.placements[(component_type, name)].urn
+        return {
+            key[1]
+            for key, placement in default_evaluation.mocks.placements.items()
+            if placement.parent == urn
+        }
+
+    assert children("microstack:index:DataStore", "postgres") == {
+        "postgres-image",
+        "postgres-data",
+        "postgres",
+    }
+    assert children("microstack:index:Services", "services") == {
+        "servicekit-image",
+        "users",
+        "products",
+        "orders",
+    }
+    assert children("microstack:index:Service", "users") == {"users-image", "users"}
+    assert children("microstack:index:Gateway", "gateway") == {
+        "gateway-tls-key",
+        "gateway-tls-certificate",
+        "nginx-image",
+        "gateway",
+    }
+    assert children("microstack:index:Networks", "networks") == {
+        "frontend-network",
+        "backend-network",
+    }

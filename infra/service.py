@@ -8,17 +8,19 @@ from pathlib import Path
 
 import pulumi
 import pulumi_docker as docker
+from servicekit.contract import SERVICE_PORT
 
 from infra import containers
 from infra.images import local_image
 from infra.naming import StackScope
 
-PORT = 8000
 # The services run unprivileged; group 0 lets them read the 0440 root:root secret files.
 USER = "10001:0"
+HEALTHCHECK = ["CMD", "python", "-m", "servicekit.healthcheck"]
 # Longer than gunicorn's graceful_timeout (20 s, servicekit/gunicorn_config.py): requests in flight
 # finish before the container is removed.
 STOP_SECONDS = 25
+PORT = SERVICE_PORT
 
 
 @dataclass(frozen=True)
@@ -78,19 +80,24 @@ class Service(pulumi.ComponentResource):
         return containers.declare_container(
             name,
             args.scope,
-            memory_mb=args.memory_mb,
-            stop_seconds=STOP_SECONDS,
-            extra_labels={"microstack.source-digest": args.source_digest},
-            # The image ID, not the tag: a new image replaces the container, an identical one not.
-            image=self.image.repo_digest,
-            envs=containers.environment(args.environment),
-            uploads=[
-                containers.secret_file(path, args.secret_files[path])
-                for path in sorted(args.secret_files)
-            ],
-            networks_advanced=[containers.attach(network, name) for network in args.networks],
-            user=USER,
-            healthcheck=containers.healthcheck(["CMD", "python", "-m", "servicekit.healthcheck"]),
-            capabilities={"drops": ["ALL"]},
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            containers.ContainerArgs(
+                # The image ID, not the tag: a new image replaces the container, an identical one
+                # does not.
+                image=self.image.repo_digest,
+                memory_mb=args.memory_mb,
+                healthcheck=containers.healthcheck(
+                    ["CMD", "python", "-m", "servicekit.healthcheck"]
+                ),
+                networks=[containers.attach(network, name) for network in args.networks],
+                envs=containers.environment(args.environment),
+                uploads=[
+                    containers.secret_file(path, args.secret_files[path])
+                    for path in sorted(args.secret_files)
+                ],
+                user=USER,
+                capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
+                stop_seconds=STOP_SECONDS,
+                extra_labels={"microstack.source-digest": args.source_digest},
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
         )

@@ -1,1 +1,0 @@
-"""Pulumi components: reusable groups of resources declared more than once."""

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import pulumi
 from servicekit.contract import LOG_LEVELS
@@ -109,7 +110,9 @@ class Settings:
 def load_settings(config: pulumi.Config | None = None) -> Settings:
     """Read and validate every key; raise ConfigError naming the first key that is wrong."""
     config = config or pulumi.Config(NAMESPACE)
-    values = {
+    # Each parser returns its own field's type; a table of parsers cannot tell mypy which is which,
+    # and test_config.py checks every key's parsed value.
+    values: dict[str, Any] = {
         _field_name(key): option.parse(key, _raw(config, key, option.default))
         for key, option in OPTIONS.items()
     }

@@ -17,7 +17,7 @@ import psycopg2.extras
 from flask import Flask, current_app, g
 from psycopg2.extensions import TRANSACTION_STATUS_IDLE
 from psycopg2.extensions import connection as Connection
-from psycopg2.extensions import cursor as Cursor
+from psycopg2.extras import RealDictCursor as Cursor
 from psycopg2.pool import ThreadedConnectionPool
 
 from servicekit.settings import Settings
@@ -157,3 +157,12 @@ def transaction() -> Iterator[Cursor]:
             with suppress(*BROKEN_CONNECTION_ERRORS):
                 connection.rollback()
         raise
+
+
+def one_row(cursor: Cursor) -> dict[str, Any]:
+    """The row a statement always returns: `INSERT ... RETURNING`, `SELECT EXISTS (...)`, a read
+    of a row the same transaction has just seen. None here is a bug, not a client error."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError(f"expected a row from: {cursor.query!r}")
+    return row

@@ -35,33 +35,34 @@ def _integral_float(value: Any) -> Any:
     return value
 
 
-def bounded_integer(minimum: int, maximum: int) -> Any:
-    """An integer in ``[minimum, maximum]``, written 3 or 3.0 (constraints before the validator,
-    or pydantic documents them as unknown keys ``ge``/``le`` instead of ``minimum``/``maximum``)."""
-    return Annotated[int, Field(ge=minimum, le=maximum), BeforeValidator(_integral_float)]
+# An integer written 3 or 3.0: `Annotated[int, integer_range(lo, hi), INTEGRAL]`. The range goes
+# before the validator, or pydantic documents it as unknown keys `ge`/`le` instead of
+# `minimum`/`maximum`.
+INTEGRAL = BeforeValidator(_integral_float)
 
 
-EntityId = bounded_integer(1, MAX_INTEGER)
+def integer_range(minimum: int, maximum: int) -> Any:
+    """The bounds of an integer field, ``[minimum, maximum]``."""
+    return Field(ge=minimum, le=maximum)
+
+
+EntityId = Annotated[int, integer_range(1, MAX_INTEGER), INTEGRAL]
 
 # Control characters (NUL above all, which PostgreSQL text cannot store) never belong in a name.
 _SINGLE_LINE = r"^[^\x00-\x1f\x7f]*$"
 _NO_NUL = r"^[^\x00]*$"
 
 
-def single_line_text(max_length: int, min_length: int = 1) -> Any:
-    return Annotated[
-        str,
-        StringConstraints(
-            strip_whitespace=True,
-            min_length=min_length,
-            max_length=max_length,
-            pattern=_SINGLE_LINE,
-        ),
-    ]
+def single_line_text(max_length: int, min_length: int = 1) -> StringConstraints:
+    """For `Annotated[str, ...]`: one line, trimmed, without control characters."""
+    return StringConstraints(
+        strip_whitespace=True, min_length=min_length, max_length=max_length, pattern=_SINGLE_LINE
+    )
 
 
-def free_text(max_length: int) -> Any:
-    return Annotated[str, StringConstraints(max_length=max_length, pattern=_NO_NUL)]
+def free_text(max_length: int) -> StringConstraints:
+    """For `Annotated[str, ...]`: any text but NUL, which PostgreSQL cannot store."""
+    return StringConstraints(max_length=max_length, pattern=_NO_NUL)
 
 
 # Money travels as a JSON number, or as a plain decimal string ("12.50") for clients that keep

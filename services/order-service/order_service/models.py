@@ -4,13 +4,21 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, Field
-from servicekit.validation import EntityId, Money, PageQuery, RequestBody, bounded_integer
+from servicekit.validation import (
+    INTEGRAL,
+    EntityId,
+    Money,
+    PageQuery,
+    RequestBody,
+    integer_range,
+)
 
 # Bounds one order so that unit price x quantity always fits orders.total_price (NUMERIC(14,2)).
 MAX_QUANTITY = 1000
-Quantity = bounded_integer(1, MAX_QUANTITY)
+Quantity = Annotated[int, integer_range(1, MAX_QUANTITY), INTEGRAL]
 
 
 class OrderStatus(StrEnum):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg2.extensions import cursor as Cursor
 from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
-from servicekit.database import transaction
+from servicekit.database import Cursor, one_row, transaction
 from servicekit.errors import Conflict, Unprocessable
 from servicekit.queries import EntityTable
 
@@ -82,7 +81,7 @@ def place_order(body: CreateOrder) -> dict[str, Any]:
             """,
             {**params, "price": unit_price},
         )
-        row = cursor.fetchone()
+        row = one_row(cursor)
     return ORDERS.serialise(row)
 
 
@@ -94,7 +93,7 @@ def _require_references(cursor: Cursor, params: dict[str, Any]) -> None:
         """,
         params,
     )
-    exists = cursor.fetchone()
+    exists = one_row(cursor)
     missing = [field for field in ("user_id", "product_id") if not exists[field]]
     if missing:
         details = [
@@ -120,7 +119,7 @@ def _take_stock(cursor: Cursor, params: dict[str, Any]) -> Any:
     taken = cursor.fetchone()
     if taken is None:
         cursor.execute("SELECT stock FROM products WHERE id = %(product_id)s", params)
-        available = cursor.fetchone()["stock"]
+        available = one_row(cursor)["stock"]
         raise Conflict(
             f"Insufficient stock for product {params['product_id']}: "
             f"quantity {params['quantity']} requested, {available} available",

@@ -3,24 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from servicekit.validation import (
+    INTEGRAL,
     MAX_INTEGER,
     EntityId,
     Money,
     PageQuery,
     RequestBody,
-    bounded_integer,
     free_text,
+    integer_range,
     single_line_text,
 )
 
-ProductName = single_line_text(200)
-Category = single_line_text(50)
-Description = free_text(2000)
-Stock = bounded_integer(0, MAX_INTEGER)
-StockDelta = bounded_integer(-MAX_INTEGER, MAX_INTEGER)
+ProductName = Annotated[str, single_line_text(200)]
+Category = Annotated[str, single_line_text(50)]
+Description = Annotated[str, free_text(2000)]
+Stock = Annotated[int, integer_range(0, MAX_INTEGER), INTEGRAL]
+StockDelta = Annotated[int, integer_range(-MAX_INTEGER, MAX_INTEGER), INTEGRAL]
 
 
 class CreateProduct(RequestBody):

@@ -6,7 +6,7 @@ from typing import Any
 
 from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
-from servicekit.database import transaction
+from servicekit.database import one_row, transaction
 from servicekit.errors import Conflict
 from servicekit.queries import EntityTable
 
@@ -63,7 +63,7 @@ def insert_product(body: CreateProduct) -> dict[str, Any]:
     """
     with transaction() as cursor:
         cursor.execute(sql, body.model_dump())
-        row = cursor.fetchone()
+        row = one_row(cursor)
     return PRODUCTS.serialise(row)
 
 

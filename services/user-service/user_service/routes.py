@@ -7,7 +7,7 @@ from typing import Any
 import psycopg2.errors
 from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
-from servicekit.database import transaction
+from servicekit.database import one_row, transaction
 from servicekit.errors import Conflict
 from servicekit.queries import EntityTable
 from servicekit.validation import PageQuery
@@ -46,7 +46,7 @@ def insert_user(body: CreateUser) -> dict[str, Any]:
     try:
         with transaction() as cursor:
             cursor.execute(sql, body.model_dump())
-            row = cursor.fetchone()
+            row = one_row(cursor)
     except psycopg2.errors.UniqueViolation as error:
         field = _UNIQUE_FIELDS.get(error.diag.constraint_name or "", "username")
         raise Conflict(

@@ -44,14 +44,17 @@ class Option:
 
 # Key -> option; each key fills the Settings field of the same name in snake_case
 # (gatewayHttpsPort -> gateway_https_port). Checked in this order, so the first wrong key is named.
-# Images: official ones on Debian bookworm, pinned; the nginx image ships the njs module we need.
+# Images: official ones, pinned to the releases CI proves the stack on. tests/engine builds
+# stand-ins of the same versions from Debian bookworm (PostgreSQL 15, Redis 7, nginx 1.22, Python
+# 3.11), since no registry is reachable there; test_image_pins.py keeps the two in step. The nginx
+# image ships the njs module the gateway needs.
 OPTIONS: dict[str, Option] = {
     "gatewayBindAddress": Option("127.0.0.1", parse_ip_address),
     "gatewayHttpsPort": Option("8443", parse_port),
     "gatewayHttpPort": Option("8080", parse_port),
-    "postgresImage": Option("postgres:16.4-bookworm", parse_image_reference),
+    "postgresImage": Option("postgres:15.10-bookworm", parse_image_reference),
     "redisImage": Option("redis:7.4.1-bookworm", parse_image_reference),
-    "nginxImage": Option("nginx:1.27.2-bookworm", parse_image_reference),
+    "nginxImage": Option("nginx:1.22.1", parse_image_reference),
     "pythonImage": Option("python:3.11.11-slim-bookworm", parse_image_reference),
     "cacheItemTtlSeconds": Option("300", parse_positive_int),
     "cacheListTtlSeconds": Option("60", parse_positive_int),

@@ -84,7 +84,7 @@ def parse_choice(key: str, raw: str, choices: Iterable[str]) -> str:
 
 def parse_image_reference(key: str, raw: str) -> str:
     allowed = (
-        "an image reference with a pinned tag or digest, e.g. postgres:16.4-bookworm (not latest)"
+        "an image reference with a pinned tag or digest, e.g. postgres:15.10-bookworm (not latest)"
     )
     reference = raw.strip()
     name, _, digest = reference.partition("@")

@@ -275,9 +275,9 @@ def _fit(head: list[str], details: Sequence[str], notes: _Footnotes, limit: int)
 def _markdown_sources(notes: _Footnotes) -> str:
     if not notes.sources:
         return ""
-    lines = ["", "<sub>Rules:"]
+    lines = ["<sub>Rules:"]
     lines += [f"[{number}] {source}" for number, source in enumerate(notes.sources, 1)]
-    return "<br>\n".join(lines) + "</sub>\n"
+    return "\n" + "<br>\n".join(lines) + "</sub>\n"
 
 
 # ---------------------------------------------------------------------------------------------

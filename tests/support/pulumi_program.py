@@ -22,7 +22,8 @@ preview=False) -> ProgramRun`
 `RecordingMocks`: a Mocks base class that records every registered resource in `resources`, a
     list of `RecordedResource(type, name, custom, inputs)` in registration order (`custom` is
     False for component resources; inputs still carry Pulumi's secret wrappers), and answers with
-    the inputs plus the outputs the program reads. Override `outputs_for(resource_type, name,
+    the inputs plus the outputs the program reads (the table in `stackplan/fakes.py`, shared
+    with `python -m scripts.plan`). Override `outputs_for(resource_type, name,
     inputs)` to create things for real; the default fakes:
       docker:index/image:Image                   -> repoDigest ("sha256:...", the image ID)
       docker:index/remoteImage:RemoteImage       -> imageId, repoDigest
@@ -45,7 +46,6 @@ preview=False) -> ProgramRun`
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections.abc import Mapping
@@ -61,6 +61,7 @@ from infra.config import load_settings
 from infra.program import declare_platform
 from infra.sources import SourceTree
 from infra.validation import NAMESPACE
+from stackplan.fakes import name_addressed_outputs
 
 SECRET_CONFIG_KEYS = ("tlsCertificate", "tlsPrivateKey")
 
@@ -107,24 +108,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
     def outputs_for(
         self, resource_type: str, name: str, inputs: Mapping[str, Any]
     ) -> dict[str, Any]:
-        token = hashlib.sha256(f"{resource_type}/{name}".encode()).hexdigest()
-        fakes: dict[str, dict[str, Any]] = {
-            "docker:index/image:Image": {"repoDigest": f"sha256:{token}"},
-            "docker:index/remoteImage:RemoteImage": {
-                "imageId": f"sha256:{token}",
-                "repoDigest": f"{inputs.get('name')}@sha256:{token}",
-            },
-            "random:index/randomPassword:RandomPassword": {"result": f"mocksecret{token[:30]}"},
-            "tls:index/privateKey:PrivateKey": {
-                "privateKeyPem": f"-----BEGIN PRIVATE KEY-----\nmocksecret{token[:30]}\n"
-                "-----END PRIVATE KEY-----\n"
-            },
-            "tls:index/selfSignedCert:SelfSignedCert": {
-                "certPem": f"-----BEGIN CERTIFICATE-----\nmockcert{token[:30]}\n"
-                "-----END CERTIFICATE-----\n"
-            },
-        }
-        return fakes.get(resource_type, {})
+        return name_addressed_outputs(resource_type, name, inputs)
 
     def of_type(self, resource_type: str) -> list[RecordedResource]:
         return [resource for resource in self.resources if resource.type == resource_type]

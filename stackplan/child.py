@@ -150,7 +150,8 @@ def evaluate(request: Mapping[str, Any]) -> list[Resource]:
     sys.path[:] = [
         entry for entry in sys.path if os.path.abspath(entry or ".") != program_directory
     ]
-    sys.path.insert(0, str(root))
+    # And `services/`, for servicekit.contract (as infra/__main__.py does).
+    sys.path[:0] = [str(root), str(root / "services")]
     monitor = CapturingMonitor(PlanMocks(), request["salt"])
     pulumi.runtime.set_mocks(
         PlanMocks(),

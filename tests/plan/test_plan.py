@@ -162,14 +162,11 @@ def test_a_renamed_logical_resource_is_a_delete_and_a_create(checkout: Checkout)
 def test_a_rename_with_an_alias_to_the_old_name_changes_nothing(checkout: Checkout) -> None:
     checkout.edit(
         "infra/network.py",
-        lambda text: text.replace(
-            '        f"{logical}-network",\n',
-            '        f"{logical}-net",\n'
-            "        opts=pulumi.ResourceOptions(\n"
-            '            aliases=[pulumi.Alias(name=f"{logical}-network")]\n'
-            "        ),\n",
-        ).replace(
-            "import pulumi_docker as docker\n", "import pulumi\nimport pulumi_docker as docker\n"
+        lambda text: text.replace('f"{logical}-network"', 'f"{logical}-net"').replace(
+            "opts=moved_under(self),",
+            'opts=pulumi.ResourceOptions(\n'
+            '                parent=self, aliases=[pulumi.Alias(name=f"{logical}-network")]\n'
+            "            ),",
         ),
     )
 

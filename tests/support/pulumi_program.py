@@ -34,12 +34,6 @@ preview=False) -> ProgramRun`
     Build `context` and `dockerfile` are absolute paths; the Dockerfile lies inside the context.
     Containers run `repoDigest` of their Image (the image ID for a local build).
 
-`PlacementMonitor`: the mock monitor `run_program` uses with a RecordingMocks. It records where each
-    resource sits, as the real engine names it: `RecordingMocks.placements[(type, name)]` is a
-    `Placement(urn, parent, aliases)`, the URN built from the full parent type chain (the stack
-    itself adds no type), the parent's URN, and every alias URN the engine would match, those a
-    component's aliases give its children included (the mock monitor computes neither).
-
 `unwrap_secrets(value)` strips Pulumi's secret wrappers recursively (a harness needs plain values);
 `is_secret(value)` tells whether a recorded input value was passed as a secret.
 """
@@ -47,7 +41,6 @@ preview=False) -> ProgramRun`
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +48,6 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockMonitor
 
 from infra.config import load_settings
 from infra.program import declare_platform
@@ -83,17 +75,9 @@ class RecordedResource:
     inputs: dict[str, Any] = field(repr=False)
 
 
-@dataclass(frozen=True)
-class Placement:
-    urn: str
-    parent: str | None  # None for the stack itself
-    aliases: frozenset[str]
-
-
 class RecordingMocks(pulumi.runtime.Mocks):
     def __init__(self) -> None:
         self.resources: list[RecordedResource] = []
-        self.placements: dict[tuple[str, str], Placement] = {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         self.resources.append(
@@ -121,81 +105,6 @@ class RecordingMocks(pulumi.runtime.Mocks):
         return matches[0]
 
 
-STACK_TYPE = "pulumi:pulumi:Stack"
-
-
-def make_urn(stack: str, project: str, parent: str | None, resource_type: str, name: str) -> str:
-    """The URN the engine gives a resource: the parent's qualified type chain, then its own type;
-    the stack resource adds nothing to its children's types."""
-    qualified = resource_type
-    if parent is not None and _qualified_type(parent) != STACK_TYPE:
-        qualified = f"{_qualified_type(parent)}${resource_type}"
-    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
-
-
-def _qualified_type(urn: str) -> str:
-    return urn.split("::")[2]
-
-
-class PlacementMonitor(MockMonitor):
-    """A mock monitor that records each resource's engine URN, parent and alias URNs."""
-
-    def __init__(self, mocks: RecordingMocks, project: str, stack: str) -> None:
-        super().__init__(mocks)
-        self.recorder = mocks
-        self.project = project
-        self.stack = stack
-        self._by_mock_urn: dict[str, Placement] = {}
-        self._lock = threading.Lock()
-        # The SDK registers the stack resource once per process, so a later run never sees it.
-        self.stack_placement = Placement(
-            make_urn(stack, project, None, STACK_TYPE, f"{project}-{stack}"), None, frozenset()
-        )
-        mocks.placements[(STACK_TYPE, f"{project}-{stack}")] = self.stack_placement
-
-    def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        with self._lock:
-            parent = self._parent(request.parent)
-            parent_urn = parent.urn if parent else None
-            urn = make_urn(self.stack, self.project, parent_urn, request.type, request.name)
-            aliases = {self._alias_urn(alias, request, parent_urn) for alias in request.aliases}
-            # A component's aliases reach its children (the engine's inherited child aliases).
-            for parent_alias in parent.aliases if parent else ():
-                aliases.add(
-                    make_urn(self.stack, self.project, parent_alias, request.type, request.name)
-                )
-            placement = Placement(urn, parent_urn, frozenset(aliases))
-            self._by_mock_urn[response.urn] = placement
-            self.recorder.placements[(request.type, request.name)] = placement
-        return response
-
-    def _parent(self, mock_urn: str) -> Placement | None:
-        if not mock_urn:
-            return None
-        if _qualified_type(mock_urn) == STACK_TYPE:
-            return self.stack_placement
-        return self._by_mock_urn[mock_urn]
-
-    def _alias_urn(self, alias: Any, request: Any, parent_urn: str | None) -> str:
-        if alias.urn:
-            return str(alias.urn)
-        spec = alias.spec
-        if spec.noParent:
-            parent: str | None = None
-        elif spec.parentUrn:
-            parent = self._by_mock_urn[spec.parentUrn].urn
-        else:
-            parent = parent_urn
-        return make_urn(
-            spec.stack or self.stack,
-            spec.project or self.project,
-            parent,
-            spec.type or request.type,
-            spec.name or request.name,
-        )
-
-
 def run_program(
     mocks: pulumi.runtime.Mocks,
     config: Mapping[str, Any] | None = None,
@@ -205,8 +114,7 @@ def run_program(
     sources: SourceTree | Path | None = None,
     preview: bool = False,
 ) -> ProgramRun:
-    monitor = PlacementMonitor(mocks, project, stack) if isinstance(mocks, RecordingMocks) else None
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview)
     values = {_full_key(key): _config_text(value) for key, value in (config or {}).items()}
     pulumi.runtime.set_all_config(
         values, secret_keys=[f"{NAMESPACE}:{key}" for key in SECRET_CONFIG_KEYS]

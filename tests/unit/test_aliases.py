@@ -1,111 +1,97 @@
 """A stack deployed before the tiers became components moves under them without a replacement.
 
 Commit b509f8d declared every resource but the services' images and containers at the stack's
-root. This evaluates that commit's program and today's under the same mocks: every resource of the
-old stack must be found by the engine in the new one, under its new URN or through an alias, so
-`pulumi up` moves it instead of deleting and recreating it (infra/moves.py). Volumes first: a
-replaced volume is lost data.
+root. This evaluates that commit's program and today's under the same mocks (stackplan, as
+`python -m scripts.plan` does): every resource of the old stack must be found by the engine in the
+new one, under its new URN or through an alias, so `pulumi up` moves it instead of deleting and
+recreating it (infra/moves.py). Volumes first: a replaced volume is lost data.
 """
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.pulumi_program import Placement, RecordingMocks, run_program
+from stackplan.checkout import worktree
+from stackplan.diff import Action, plan
+from stackplan.evaluate import StackConfig, evaluate_tree
+from stackplan.model import Resource
 from tests.unit.conftest import REPOSITORY
 
 BEFORE_COMPONENTS = "b509f8d"
 VOLUME = "docker:index/volume:Volume"
+PUBLISHED = {"microstack:publishPostgres": "true", "microstack:publishRedis": "true"}
 
 
 @pytest.fixture(scope="module")
-def old_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The tree of the commit before the components, as `git archive` gives it."""
+def old_checkout() -> Iterator[Path]:
     if subprocess.run(
         ["git", "cat-file", "-e", f"{BEFORE_COMPONENTS}^{{commit}}"], cwd=REPOSITORY
     ).returncode:
         pytest.fail(f"commit {BEFORE_COMPONENTS} is not in this clone: fetch the full history")
-    root = tmp_path_factory.mktemp("before-components")
-    archive = subprocess.run(
-        ["git", "archive", BEFORE_COMPONENTS], cwd=REPOSITORY, capture_output=True, check=True
-    )
-    subprocess.run(["tar", "-x", "-C", str(root)], input=archive.stdout, check=True)
-    yield root
+    with worktree(REPOSITORY, BEFORE_COMPONENTS) as tree:
+        yield tree
 
 
-def old_resources(checkout: Path, config: dict[str, Any]) -> list[dict[str, Any]]:
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(REPOSITORY / "tests/support/checkout_urns.py"),
-            str(checkout),
-            json.dumps(config),
-        ],
-        cwd=checkout,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return [r for r in json.loads(result.stdout) if r["custom"]]
+def custom_resources(tree: Path, values: dict[str, str]) -> list[Resource]:
+    config = StackConfig("microstack", "dev", values, ("microstack:tlsCertificate",))
+    return [r for r in evaluate_tree(tree, config, salt="aliases") if r.custom]
 
 
-def new_placements(config: dict[str, Any]) -> dict[tuple[str, str], Placement]:
-    mocks = RecordingMocks()
-    run_program(mocks, config)
-    return {key: mocks.placements[key] for key in mocks.placements if _custom(mocks, key)}
-
-
-def _custom(mocks: RecordingMocks, key: tuple[str, str]) -> bool:
-    return any(r.custom and (r.type, r.name) == key for r in mocks.resources)
-
-
-def unmatched(old: list[dict[str, Any]], new: dict[tuple[str, str], Placement]) -> list[str]:
+def unmatched(old: list[Resource], new: list[Resource]) -> list[str]:
     """Old URNs the engine would not find in the new program: each would be a delete + create."""
-    missing = []
-    for resource in old:
-        placement = new.get((resource["type"], resource["name"]))
-        if placement is None or resource["urn"] not in {placement.urn, *placement.aliases}:
-            missing.append(resource["urn"])
-    return missing
+    found = {urn for resource in new for urn in (resource.urn, *resource.aliases)}
+    return [resource.urn for resource in old if resource.urn not in found]
 
 
 def test_volumes_keep_their_identity(old_checkout: Path) -> None:
-    old = [r for r in old_resources(old_checkout, {}) if r["type"] == VOLUME]
-    new = new_placements({})
+    old = [r for r in custom_resources(old_checkout, {}) if r.type == VOLUME]
+    new = {r.name: r for r in custom_resources(REPOSITORY, {}) if r.type == VOLUME}
 
-    assert sorted(r["name"] for r in old) == ["postgres-data", "redis-data"]
-    assert unmatched(old, new) == []
-    for resource in old:
-        placement = new[(VOLUME, resource["name"])]
-        assert placement.urn != resource["urn"], "the volume did move under its data store"
-        assert resource["urn"] in placement.aliases
+    assert sorted(r.name for r in old) == ["postgres-data", "redis-data"]
+    for volume in old:
+        moved = new[volume.name]
+        assert moved.urn != volume.urn, "the volume moved under its data store"
+        assert volume.urn in moved.aliases
 
 
-@pytest.mark.parametrize("config", [{}, {"publishPostgres": True, "publishRedis": True}])
+@pytest.mark.parametrize("values", [{}, PUBLISHED], ids=["defaults", "stores published"])
 def test_every_old_resource_is_found_under_its_new_parent(
-    old_checkout: Path, config: dict[str, Any]
+    old_checkout: Path, values: dict[str, str]
 ) -> None:
-    old = old_resources(old_checkout, config)
-    new = new_placements(config)
+    old = custom_resources(old_checkout, values)
+    new = custom_resources(REPOSITORY, values)
 
     assert len(old) >= 22
     assert unmatched(old, new) == []
-    moved = [r for r in old if r["urn"] != new[(r["type"], r["name"])].urn]
-    # Everything moved: nothing of the old stack sits at the root any more.
-    assert len(moved) == len(old)
+    # Everything moved: nothing of the old stack sits at the stack's root any more.
+    assert not {r.urn for r in old} & {r.urn for r in new}
 
 
-def test_no_resource_is_found_twice(old_checkout: Path) -> None:
+# What holds state, or what other resources are keyed on: a move must leave these untouched.
+KEPT = {
+    VOLUME,
+    "docker:index/network:Network",
+    "random:index/randomPassword:RandomPassword",
+    "tls:index/privateKey:PrivateKey",
+    "tls:index/selfSignedCert:SelfSignedCert",
+}
+
+
+def test_the_plan_from_the_old_stack_creates_and_deletes_nothing(old_checkout: Path) -> None:
+    """What `python -m scripts.plan --base b509f8d` shows: every resource matched, none created or
+    deleted, and the stateful ones unchanged (images and containers may differ for other reasons:
+    code and pins changed since)."""
+    steps = plan(custom_resources(old_checkout, {}), custom_resources(REPOSITORY, {})).steps
+
+    assert [s.name for s in steps if s.action in {Action.CREATE, Action.DELETE}] == []
+    assert [f"{s.action} {s.name}" for s in steps if s.type in KEPT] == []
+
+
+def test_no_resource_is_found_twice() -> None:
     """Two new resources claiming one old URN would make the engine refuse the update."""
-    new = new_placements({})
-    claimed = [urn for p in new.values() for urn in {p.urn, *p.aliases}]
+    claimed = [urn for r in custom_resources(REPOSITORY, {}) for urn in {r.urn, *r.aliases}]
     assert len(claimed) == len(set(claimed))
-    assert old_checkout.is_dir()

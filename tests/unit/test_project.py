@@ -10,8 +10,10 @@ from typing import Any
 import pulumi
 import pytest
 
+from stackplan.evaluate import evaluate_tree, read_stack_config
+from stackplan.model import Resource
 from tests.support.pulumi_program import RecordingMocks
-from tests.unit.conftest import REPOSITORY, Evaluation
+from tests.unit.conftest import REPOSITORY
 from tests.unit.test_outputs import CONTRACT_KEYS
 
 
@@ -69,46 +71,45 @@ TIERS = {
 }
 
 
-def test_the_stack_has_one_child_per_tier(default_evaluation: Evaluation) -> None:
-    placements = default_evaluation.mocks.placements
-    stack = placements[("pulumi:pulumi:Stack", "microstack-dev")].urn
-    children = {key for key, placement in placements.items() if placement.parent == stack}
+@pytest.fixture(scope="module")
+def tree() -> list[Resource]:
+    """The dev stack's resources with their engine URNs and parents (stackplan's evaluation)."""
+    return evaluate_tree(REPOSITORY, read_stack_config(REPOSITORY, "dev"), salt="tree")
 
-    assert children == TIERS
+
+def children(tree: list[Resource], parent_type: str, parent_name: str) -> set[str]:
+    (parent,) = [r.urn for r in tree if (r.type, r.name) == (parent_type, parent_name)]
+    return {r.name for r in tree if r.parent == parent}
+
+
+def test_the_stack_has_one_child_per_tier(tree: list[Resource]) -> None:
+    stack = "urn:pulumi:dev::microstack::pulumi:pulumi:Stack::microstack-dev"
+
+    assert {(r.type, r.name) for r in tree if r.parent == stack} == TIERS
     # Every Docker, random and TLS resource belongs to a tier: none hangs off the stack itself.
-    for resource in default_evaluation.mocks.resources:
-        if resource.custom:
-            assert placements[(resource.type, resource.name)].parent != stack, resource.name
+    assert [r.name for r in tree if r.custom and r.parent == stack] == []
 
 
-def test_each_tier_holds_its_own_resources(default_evaluation: Evaluation) -> None:
-    def children(component_type: str, name: str) -> set[str]:
-        urn = default_evaluation.mocks.placements[(component_type, name)].urn
-        return {
-            key[1]
-            for key, placement in default_evaluation.mocks.placements.items()
-            if placement.parent == urn
-        }
-
-    assert children("microstack:index:DataStore", "postgres") == {
+def test_each_tier_holds_its_own_resources(tree: list[Resource]) -> None:
+    assert children(tree, "microstack:index:DataStore", "postgres") == {
         "postgres-image",
         "postgres-data",
         "postgres",
     }
-    assert children("microstack:index:Services", "services") == {
+    assert children(tree, "microstack:index:Services", "services") == {
         "servicekit-image",
         "users",
         "products",
         "orders",
     }
-    assert children("microstack:index:Service", "users") == {"users-image", "users"}
-    assert children("microstack:index:Gateway", "gateway") == {
+    assert children(tree, "microstack:index:Service", "users") == {"users-image", "users"}
+    assert children(tree, "microstack:index:Gateway", "gateway") == {
         "gateway-tls-key",
         "gateway-tls-certificate",
         "nginx-image",
         "gateway",
     }
-    assert children("microstack:index:Networks", "networks") == {
+    assert children(tree, "microstack:index:Networks", "networks") == {
         "frontend-network",
         "backend-network",
     }

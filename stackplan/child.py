@@ -75,7 +75,7 @@ class CapturingMonitor(MockMonitor):
         return make_urn(pulumi.get_stack(), pulumi.get_project(), parent or None, type_, name)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        response = super().RegisterResource(request)
         if request.type != ROOT_STACK_TYPE:
             self.captured.append(self._capture(request, response.urn))
         return response
@@ -162,7 +162,7 @@ def evaluate(request: Mapping[str, Any]) -> list[Resource]:
     )
     pulumi.runtime.set_all_config(dict(request["config"]), secret_keys=list(request["secret_keys"]))
 
-    @pulumi.runtime.test  # type: ignore[untyped-decorator]
+    @pulumi.runtime.test
     def run() -> Any:
         return _declare(root)
 

@@ -164,7 +164,7 @@ def test_a_rename_with_an_alias_to_the_old_name_changes_nothing(checkout: Checko
         "infra/network.py",
         lambda text: text.replace('f"{logical}-network"', 'f"{logical}-net"').replace(
             "opts=moved_under(self),",
-            'opts=pulumi.ResourceOptions(\n'
+            "opts=pulumi.ResourceOptions(\n"
             '                parent=self, aliases=[pulumi.Alias(name=f"{logical}-network")]\n'
             "            ),",
         ),

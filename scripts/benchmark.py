@@ -32,11 +32,12 @@ from types import FrameType
 from typing import Any
 
 import requests
+from servicekit.settings import ServerSettings
 
-from scripts.devstack.database import DEFAULT_DATABASE
-from scripts.devstack.processes import MissingBinaryError, free_port
-from scripts.devstack.servers import SERVICES_DIR, GunicornServer
-from scripts.devstack.stack import LocalStack, StackError
+from launchers.database import DEFAULT_DATABASE
+from launchers.gunicorn import GunicornServer
+from launchers.processes import MissingBinaryError, free_port
+from launchers.stack import LocalStack, StackError
 
 ITEM_IDS = tuple(range(1, 11))  # the sample products of database/init.sql
 LIST_QUERIES = (
@@ -242,11 +243,6 @@ def cache_counters(base_url: str) -> dict[str, int]:
 
 def gunicorn_shape(environment: dict[str, str]) -> dict[str, int]:
     """Workers and threads as servicekit's gunicorn config resolves them for this environment."""
-    # servicekit lives under services/, which is not an import root of `python -m scripts...`.
-    if str(SERVICES_DIR) not in sys.path:
-        sys.path.append(str(SERVICES_DIR))
-    from servicekit.settings import ServerSettings
-
     server = ServerSettings.from_env(environment)
     return {"workers": server.workers, "threads": server.threads}
 

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from scripts.devstack.gateway import Gateway
-from scripts.devstack.stack import LocalStack
+from launchers.gateway import Gateway
+from launchers.stack import LocalStack
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000",

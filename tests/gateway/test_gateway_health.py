@@ -8,7 +8,7 @@ from contextlib import AbstractContextManager
 
 import requests
 
-from scripts.devstack.gateway import Gateway
+from launchers.gateway import Gateway
 
 HEALTH_DEADLINE_SECONDS = 2.0
 

@@ -1,16 +1,21 @@
-"""Small process helpers shared by the server launchers: free ports, spawning, waiting, stopping."""
+"""Process helpers the server launchers share: binaries, free ports, spawning, waiting, stopping,
+and the 0600 secret files servers read their passwords from."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+LOOPBACK = "127.0.0.1"
 
 
 class MissingBinaryError(RuntimeError):
@@ -37,7 +42,7 @@ def find_binary(name: str, search_dirs: Sequence[str] = (), hint: str = "") -> s
     return found
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = LOOPBACK) -> int:
     """Ask the kernel for a currently unused TCP port on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -69,6 +74,32 @@ def spawn(
             group=user,
             extra_groups=[] if user else None,
         )
+
+
+@dataclass
+class ServerProcess:
+    """A started server: its process (leader of its own process group) and log file."""
+
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    stop_signal: signal.Signals
+    stop_timeout: float = 15.0
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self) -> None:
+        stop_group(self.popen.pid, self.stop_signal, self.stop_timeout, self.popen)
+        self.popen.poll()
+
+
+def require_stopped(process: ServerProcess | None, what: str) -> None:
+    if process is not None and process.running():
+        raise RuntimeError(f"{what} is already running")
 
 
 def group_alive(pgid: int) -> bool:
@@ -163,6 +194,11 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def generate_password() -> str:
+    """A URL-safe random password (never logged, never on a command line)."""
+    return secrets.token_urlsafe(32)
 
 
 def write_secret(path: Path, value: str, owner: str | None = None) -> Path:

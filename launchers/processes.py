@@ -10,10 +10,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from launchers.polling import PollTimeout, poll_until
 
 LOOPBACK = "127.0.0.1"
 
@@ -135,10 +136,18 @@ def stop_group(
     process: subprocess.Popen[bytes] | None = None,
 ) -> None:
     """Signal a process group, wait up to ``timeout`` for it to exit, then SIGKILL what is left."""
+
+    def stopped() -> bool:
+        return not _group_running(pgid, process)
+
     _signal_group(pgid, stop_signal)
-    if not _wait_for(lambda: not _group_running(pgid, process), timeout):
+    try:
+        poll_until(stopped, timeout=timeout, interval=0.05, message=f"group {pgid} still running")
+    except PollTimeout:
         _signal_group(pgid, signal.SIGKILL)
-        _wait_for(lambda: not _group_running(pgid, process), 5.0)
+        # Best effort: a process stuck in the kernel (D state) outlives SIGKILL for a while.
+        with contextlib.suppress(PollTimeout):
+            poll_until(stopped, timeout=5.0, interval=0.05, message="survived SIGKILL")
 
 
 def _group_running(pgid: int, process: subprocess.Popen[bytes] | None) -> bool:
@@ -152,15 +161,6 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
 def wait_until_ready(
     probe: Callable[[], bool],
     process: subprocess.Popen[bytes],
@@ -169,16 +169,18 @@ def wait_until_ready(
     timeout: float = 30.0,
 ) -> None:
     """Poll ``probe`` until it is true; fail early, with the log tail, if the process dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise ServerStartError(
                 f"{what} exited with {process.returncode}:\n{log_tail(log_path)}"
             )
-        if probe():
-            return
-        time.sleep(0.1)
-    raise ServerStartError(f"{what} not ready after {timeout:.0f}s:\n{log_tail(log_path)}")
+        return probe()
+
+    try:
+        poll_until(ready, timeout=timeout, message=f"{what} not ready after {timeout:.0f}s")
+    except PollTimeout as error:
+        raise ServerStartError(f"{error}:\n{log_tail(log_path)}") from None
 
 
 def log_tail(log_path: Path, lines: int = 30) -> str:

@@ -11,7 +11,6 @@ import json
 import shutil
 import signal
 import ssl
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from launchers.database import (
 from launchers.gateway import Gateway
 from launchers.gunicorn import GunicornServer
 from launchers.paths import service_directory
+from launchers.polling import PollTimeout, poll_until
 from launchers.postgres import POSTGRES_BIN_DIRS, PostgresServer
 from launchers.processes import (
     MissingBinaryError,
@@ -206,15 +206,20 @@ class LocalStack:
     def _wait_until_healthy(self, timeout: float) -> None:
         assert self.gateway is not None
         context = ssl.create_default_context(cadata=self.gateway.certificate.certificate_pem)
-        deadline = time.monotonic() + timeout
-        status, body = None, ""
-        while time.monotonic() < deadline:
-            status, body = _health(f"{self.gateway.url}/api/health", context)
-            if status == 200:
-                return
-            time.sleep(0.2)
-        # The run directory (and its logs) is removed on the way out: say what health said.
-        raise StackError(f"/api/health still answered {status} after {timeout:.0f}s: {body}")
+        url = f"{self.gateway.url}/api/health"
+        try:
+            poll_until(
+                lambda: _health(url, context),
+                lambda answer: answer[0] == 200,
+                timeout=timeout,
+                interval=0.2,
+                # The run directory (and its logs) is removed on the way out: say what health said.
+                message=lambda answer: (
+                    f"/api/health still answered {answer[0]} after {timeout:.0f}s: {answer[1]}"
+                ),
+            )
+        except PollTimeout as error:
+            raise StackError(str(error)) from None
 
 
 def _process_of(

@@ -31,6 +31,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import psycopg2.extensions
 import requests
 from servicekit.settings import ServerSettings
 
@@ -390,7 +391,12 @@ def measure_orders(stack: LocalStack, options: Options) -> tuple[Measurement, di
 
 
 def create_product(products_url: str, stock: int) -> int:
-    body = {"name": "Benchmark item", "category": "benchmark", "price": 9.99, "stock": stock}
+    body: dict[str, Any] = {
+        "name": "Benchmark item",
+        "category": "benchmark",
+        "price": 9.99,
+        "stock": stock,
+    }
     with new_session() as session:
         response = session.post(
             f"{products_url}/api/v1/products", json=body, timeout=REQUEST_TIMEOUT_SECONDS
@@ -430,13 +436,21 @@ def database_stock(stack: LocalStack, product_id: int) -> tuple[int, int]:
     connection = stack.postgres.connect(DEFAULT_DATABASE)
     try:
         with connection, connection.cursor() as cursor:
-            cursor.execute("SELECT stock FROM products WHERE id = %s", (product_id,))
-            (stock,) = cursor.fetchone()
-            cursor.execute("SELECT count(*) FROM orders WHERE product_id = %s", (product_id,))
-            (orders,) = cursor.fetchone()
+            stock = _single_value(cursor, "SELECT stock FROM products WHERE id = %s", product_id)
+            orders = _single_value(
+                cursor, "SELECT count(*) FROM orders WHERE product_id = %s", product_id
+            )
     finally:
         connection.close()
-    return int(stock), int(orders)
+    return stock, orders
+
+
+def _single_value(cursor: psycopg2.extensions.cursor, sql: str, product_id: int) -> int:
+    cursor.execute(sql, (product_id,))
+    row = cursor.fetchone()
+    if row is None:
+        raise BenchmarkError(f"no row for product {product_id}: {sql}")
+    return int(row[0])
 
 
 # --- the report ---------------------------------------------------------------------------------

@@ -88,21 +88,21 @@ class PostgresServer:
         )
 
     def create_database(self, name: str) -> str:
-        connection = self.connect()
-        try:
-            connection.autocommit = True
-            with connection.cursor() as cursor:
-                cursor.execute(f'CREATE DATABASE "{_identifier(name)}"')
-        finally:
-            connection.close()
+        self._execute_outside_transaction(f'CREATE DATABASE "{_identifier(name)}"')
         return name
 
     def drop_database(self, name: str) -> None:
+        self._execute_outside_transaction(
+            f'DROP DATABASE IF EXISTS "{_identifier(name)}" WITH (FORCE)'
+        )
+
+    def _execute_outside_transaction(self, statement: str) -> None:
+        """CREATE and DROP DATABASE refuse to run inside a transaction block: autocommit."""
         connection = self.connect()
         try:
             connection.autocommit = True
             with connection.cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{_identifier(name)}" WITH (FORCE)')
+                cursor.execute(statement)
         finally:
             connection.close()
 

@@ -31,12 +31,14 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import psycopg2.extensions
 import requests
+from servicekit.settings import ServerSettings
 
-from scripts.devstack.database import DEFAULT_DATABASE
-from scripts.devstack.processes import MissingBinaryError, free_port
-from scripts.devstack.servers import SERVICES_DIR, GunicornServer
-from scripts.devstack.stack import LocalStack, StackError
+from launchers.database import DEFAULT_DATABASE
+from launchers.gunicorn import GunicornServer
+from launchers.processes import MissingBinaryError, free_port
+from launchers.stack import LocalStack, StackError
 
 ITEM_IDS = tuple(range(1, 11))  # the sample products of database/init.sql
 LIST_QUERIES = (
@@ -242,11 +244,6 @@ def cache_counters(base_url: str) -> dict[str, int]:
 
 def gunicorn_shape(environment: dict[str, str]) -> dict[str, int]:
     """Workers and threads as servicekit's gunicorn config resolves them for this environment."""
-    # servicekit lives under services/, which is not an import root of `python -m scripts...`.
-    if str(SERVICES_DIR) not in sys.path:
-        sys.path.append(str(SERVICES_DIR))
-    from servicekit.settings import ServerSettings
-
     server = ServerSettings.from_env(environment)
     return {"workers": server.workers, "threads": server.threads}
 
@@ -394,7 +391,12 @@ def measure_orders(stack: LocalStack, options: Options) -> tuple[Measurement, di
 
 
 def create_product(products_url: str, stock: int) -> int:
-    body = {"name": "Benchmark item", "category": "benchmark", "price": 9.99, "stock": stock}
+    body: dict[str, Any] = {
+        "name": "Benchmark item",
+        "category": "benchmark",
+        "price": 9.99,
+        "stock": stock,
+    }
     with new_session() as session:
         response = session.post(
             f"{products_url}/api/v1/products", json=body, timeout=REQUEST_TIMEOUT_SECONDS
@@ -434,13 +436,21 @@ def database_stock(stack: LocalStack, product_id: int) -> tuple[int, int]:
     connection = stack.postgres.connect(DEFAULT_DATABASE)
     try:
         with connection, connection.cursor() as cursor:
-            cursor.execute("SELECT stock FROM products WHERE id = %s", (product_id,))
-            (stock,) = cursor.fetchone()
-            cursor.execute("SELECT count(*) FROM orders WHERE product_id = %s", (product_id,))
-            (orders,) = cursor.fetchone()
+            stock = _single_value(cursor, "SELECT stock FROM products WHERE id = %s", product_id)
+            orders = _single_value(
+                cursor, "SELECT count(*) FROM orders WHERE product_id = %s", product_id
+            )
     finally:
         connection.close()
-    return int(stock), int(orders)
+    return stock, orders
+
+
+def _single_value(cursor: psycopg2.extensions.cursor, sql: str, product_id: int) -> int:
+    cursor.execute(sql, (product_id,))
+    row = cursor.fetchone()
+    if row is None:
+        raise BenchmarkError(f"no row for product {product_id}: {sql}")
+    return int(row[0])
 
 
 # --- the report ---------------------------------------------------------------------------------

@@ -6,42 +6,15 @@ import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 
-from scripts.devstack.database import DEFAULT_APP_USER, bootstrap_application_database
-from scripts.devstack.processes import write_secret
-from scripts.devstack.servers import PostgresServer, RedisServer, generate_password
+from launchers.postgres import PostgresServer
+from launchers.processes import generate_password, write_secret
+from launchers.redis import RedisServer
 from tests.support.binaries import binaries_required
-
-
-@dataclass(frozen=True)
-class ApplicationDatabase:
-    """A database loaded from database/init.sql, reachable as the application role."""
-
-    host: str
-    port: int
-    name: str
-    user: str
-    password: str = field(repr=False)
-    password_file: Path
-
-    @classmethod
-    def bootstrap(
-        cls, server: PostgresServer, name: str, app_role_password_file: Path
-    ) -> ApplicationDatabase:
-        """Load init.sql into the existing, empty database ``name`` and grant the app role on it."""
-        bootstrap_application_database(server, app_role_password_file, database=name)
-        return cls(
-            host=server.host,
-            port=server.port,
-            name=name,
-            user=DEFAULT_APP_USER,
-            password=app_role_password_file.read_text(),
-            password_file=app_role_password_file,
-        )
+from tests.support.database import ApplicationDatabase
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from scripts.devstack.stack import check_prerequisites
+from launchers.stack import check_prerequisites
 from tests.support.binaries import binaries_required
 from tests.support.https import gateway_session, write_ca_file
 from tests.support.outputs import devstack_outputs, outputs_from_file, outputs_from_pulumi

@@ -15,6 +15,7 @@ from typing import Any
 import docker.errors
 from docker.types import Mount
 
+from launchers.polling import PollTimeout, poll_until
 from tests.engine.engine import DockerEngine
 from tests.engine.inputs import ResourceInputs, UnsupportedInputError, label_map
 
@@ -317,21 +318,28 @@ def ensure_running(engine: DockerEngine, container_id: str) -> None:
 
 
 def wait_until_healthy(engine: DockerEngine, container_id: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
+    def health() -> str:
         state = engine.client.api.inspect_container(container_id)["State"]
-        health = (state.get("Health") or {}).get("Status")
-        if health is None:
+        status = (state.get("Health") or {}).get("Status")
+        if status is None:
             raise ContainerFailedError(failure(engine, container_id, "waits without a healthcheck"))
-        if health == "healthy":
-            return
-        if not state["Running"] and not state["Restarting"]:
+        if status != "healthy" and not state["Running"] and not state["Restarting"]:
             reason = f"stopped (exit code {state['ExitCode']}) before it was healthy"
             raise ContainerFailedError(failure(engine, container_id, reason))
-        if time.monotonic() > deadline:
-            reason = f"not healthy after {timeout:.0f}s (health: {health})"
-            raise ContainerFailedError(failure(engine, container_id, reason))
-        time.sleep(POLL_SECONDS)
+        return str(status)
+
+    try:
+        poll_until(
+            health,
+            lambda status: status == "healthy",
+            timeout=timeout,
+            interval=POLL_SECONDS,
+            message=lambda status: failure(
+                engine, container_id, f"not healthy after {timeout:.0f}s (health: {status})"
+            ),
+        )
+    except PollTimeout as error:
+        raise ContainerFailedError(str(error)) from None
 
 
 def failure(engine: DockerEngine, container_id: str, reason: str) -> str:

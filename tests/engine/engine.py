@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 import docker
 import docker.errors
 
+from infra.naming import StackScope
 from tests.engine.ledger import Ledger
 
-PROJECT_LABEL = "microstack.project"
-STACK_LABEL = "microstack.stack"
 # Builds and health waits can take minutes; the SDK's default 60 s read timeout is too short.
 CLIENT_TIMEOUT_SECONDS = 600
 
@@ -34,8 +33,13 @@ class DockerEngine:
         return client
 
     @property
+    def scope(self) -> StackScope:
+        """Names and labels as the Pulumi program derives them (infra/naming.py)."""
+        return StackScope(self.project, self.stack)
+
+    @property
     def stack_labels(self) -> dict[str, str]:
-        return {PROJECT_LABEL: self.project, STACK_LABEL: self.stack}
+        return self.scope.stack_labels
 
     @property
     def label_filters(self) -> list[str]:

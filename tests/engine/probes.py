@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import requests
 from docker.models.containers import Container
+
+from launchers.polling import poll_until
 
 GATEWAY_RECOVERY_SECONDS = 90
 
@@ -26,12 +27,13 @@ def wait_for_gateway_health(
     timeout: float = GATEWAY_RECOVERY_SECONDS,
 ) -> dict[str, Any]:
     """Poll the aggregated health until it answers `expected`; fail with the last answer."""
-    deadline = time.monotonic() + timeout
-    status, body = gateway_health(session, health_url)
-    while status != expected and time.monotonic() < deadline:
-        time.sleep(1)
-        status, body = gateway_health(session, health_url)
-    assert status == expected, f"gateway health stayed {status} for {timeout:.0f}s: {body}"
+    _, body = poll_until(
+        lambda: gateway_health(session, health_url),
+        lambda answer: answer[0] == expected,
+        timeout=timeout,
+        interval=1,
+        message=lambda answer: f"gateway health stayed {answer[0]} for {timeout:.0f}s: {answer[1]}",
+    )
     return body
 
 

@@ -8,9 +8,7 @@ the ledger recorded and then anything else labelled with the stack (a crashed ru
 from __future__ import annotations
 
 import contextlib
-import os
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import docker.errors
 import yaml
 
+from launchers.processes import write_secret
 from tests.engine import containers
 from tests.engine.engine import DockerEngine
 from tests.engine.engine_mocks import EngineMocks
@@ -61,11 +60,11 @@ class EngineStack:
     files: StackFiles
 
     def container(self, logical: str) -> Any:
-        return self.engine.client.containers.get(f"{PROJECT}-{self.engine.stack}-{logical}")
+        return self.engine.client.containers.get(self.engine.scope.name(logical))
 
     def recreate(self, logical: str) -> None:
         """Replace one container from its declaration, as `pulumi up` does on a replace."""
-        name = f"{PROJECT}-{self.engine.stack}-{logical}"
+        name = self.engine.scope.name(logical)
         spec = self.mocks.containers[name]
         remove_container(self.engine, CreatedObject("container", name, name), spec.stop_timeout)
         container_id = containers.create_container(self.engine, spec)
@@ -106,7 +105,8 @@ def up(
         if tear_down_on_failure:
             tear_down(engine)
         raise
-    write_private(files.outputs, run.document())
+    # The outputs document holds the passwords (as `--show-secrets` prints them): owner only.
+    write_secret(files.outputs, run.document())
     return EngineStack(engine, mocks, dict(run.outputs), files)
 
 
@@ -117,14 +117,6 @@ def wait_for_health(engine: DockerEngine, mocks: EngineMocks) -> None:
         if attrs["State"].get("Health") is not None and spec.start:
             timeout = spec.wait_timeout if spec.wait else HEALTH_TIMEOUT_SECONDS
             containers.wait_until_healthy(engine, attrs["Id"], timeout)
-
-
-def write_private(path: Path, text: str) -> None:
-    """The outputs document holds the passwords (as `--show-secrets` prints them): owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(text)
 
 
 def tear_down(engine: DockerEngine, *, keep_data: bool = False) -> list[str]:
@@ -203,13 +195,3 @@ REMOVERS = {
     "volume": remove_volume,
     "image": remove_image,
 }
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
-    """Poll `condition()` until it is truthy or `timeout` seconds pass; bounded by construction."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return bool(condition())

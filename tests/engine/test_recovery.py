@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 import requests
 
+from launchers.polling import poll_until
 from tests.engine.probes import gateway_health, wait_for_gateway_health
-from tests.engine.stack import EngineStack, wait_until
+from tests.engine.stack import EngineStack
 
 pytestmark = pytest.mark.engine
 RESTART_SECONDS = 60
@@ -46,7 +47,12 @@ def test_a_crashed_service_is_restarted_by_its_policy_and_rejoins(
         orders.reload()
         return orders.attrs["RestartCount"] > restarts_before and orders.status == "running"
 
-    assert wait_until(restarted, RESTART_SECONDS), orders.attrs["State"]
+    poll_until(
+        restarted,
+        timeout=RESTART_SECONDS,
+        interval=0.5,
+        message=lambda _: f"orders was not restarted: {orders.attrs['State']}",
+    )
     wait_for_gateway_health(gateway, outputs["health_url"])
     listed = gateway.get(outputs["service_urls"]["orders"], timeout=10)
     assert listed.status_code == 200, listed.text

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.devstack.gateway import Gateway
-from scripts.devstack.stack import LocalStack
+from launchers.gateway import Gateway
+from launchers.stack import LocalStack
 from tests.support.binaries import binaries_required
 from tests.support.https import gateway_session, write_ca_file
 
@@ -88,4 +88,5 @@ def hung_service(local_stack: LocalStack) -> Callable[[str], AbstractContextMana
 def rate_limit_recovers(gateway: Gateway) -> Iterator[None]:
     """After a test exhausts the rate limit, wait until the bucket is full again (bounded)."""
     yield
-    time.sleep(gateway.rate_limit_burst / gateway.rate_limit_per_second + 0.5)
+    limits = gateway.variables()
+    time.sleep(limits.rate_limit_burst / limits.rate_limit_per_second + 0.5)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from launchers.stack import check_prerequisites
 from scripts.benchmark import QUICK, Options, main, parse_options, percentile_ms
-from scripts.devstack.stack import check_prerequisites
 from tests.support.binaries import binaries_required
 
 CASE_PREFIXES = (

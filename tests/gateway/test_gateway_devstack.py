@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from scripts.devstack.processes import group_alive
-from scripts.devstack.servers import REPOSITORY_ROOT
-from scripts.devstack.stack import recorded_processes
+from launchers.paths import REPOSITORY_ROOT
+from launchers.processes import group_alive
+from launchers.stack import recorded_processes
 from tests.support.https import gateway_session, write_ca_file
 
 CONTRACT_KEYS = {

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.devstack.gateway import Gateway
+from launchers.gateway import Gateway
 from tests.support.https import gateway_session
 
 
@@ -72,7 +72,8 @@ def _burst(ca_file: Path, url: str, count: int) -> list[requests.Response]:
 def test_rate_limit_answers_json_429_beyond_the_burst(gateway: Gateway, ca_file: Path) -> None:
     # A bounded burst well above rate_limit_burst, on a proxied route: limit_req runs after the
     # rewrite phase, so the gateway's own `return`s (404, redirects) are not counted.
-    count = gateway.rate_limit_burst * 3
+    limits = gateway.variables()
+    count = limits.rate_limit_burst * 3
     started = time.monotonic()
     responses = _burst(ca_file, f"{gateway.url}/api/v1/users/1", count)
     elapsed = time.monotonic() - started
@@ -82,5 +83,5 @@ def test_rate_limit_answers_json_429_beyond_the_burst(gateway: Gateway, ca_file:
     assert len(limited) + len(allowed) == count
     assert limited, f"no 429 among {count} requests in {elapsed:.2f}s"
     # Never more than the burst plus what the rate refilled while the burst ran.
-    assert len(allowed) <= gateway.rate_limit_burst + gateway.rate_limit_per_second * (elapsed + 1)
+    assert len(allowed) <= limits.rate_limit_burst + limits.rate_limit_per_second * (elapsed + 1)
     _assert_gateway_error(limited[0], 429, "rate_limited")

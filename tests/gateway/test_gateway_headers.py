@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from typing import Any
 
 import pytest
 import requests
 
-from scripts.devstack.gateway import Gateway
-from scripts.devstack.stack import LocalStack
+from launchers.gateway import Gateway
+from launchers.polling import poll_until
+from launchers.stack import LocalStack
 
 SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000",
@@ -58,12 +58,13 @@ def _service_log_lines(stack: LocalStack, service: str) -> list[dict[str, Any]]:
 
 def _logged_request_ids(stack: LocalStack, service: str, path: str) -> set[str]:
     # The service writes its log line after the response; give it a moment (bounded).
-    deadline = time.monotonic() + 3
-    while True:
-        entries = [e for e in _service_log_lines(stack, service) if e.get("path") == path]
-        if entries or time.monotonic() > deadline:
-            return {entry["request_id"] for entry in entries}
-        time.sleep(0.05)
+    entries = poll_until(
+        lambda: [e for e in _service_log_lines(stack, service) if e.get("path") == path],
+        timeout=3,
+        interval=0.05,
+        message=f"{service} logged no request to {path} within 3 s",
+    )
+    return {entry["request_id"] for entry in entries}
 
 
 def test_client_request_id_reaches_the_service_and_comes_back(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import requests
 
-from scripts.devstack.gateway import Gateway
+from launchers.gateway import Gateway
 
 SERVICES = ("users", "products", "orders")
 

@@ -2,35 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
 
 import jinja2
 import pytest
 
-from scripts.devstack.gateway import render_gateway_config
+from infra.gateway_config import (
+    GatewayFiles,
+    GatewayVariables,
+    render_gateway_config,
+    render_template,
+)
+from launchers.gateway import TEMPLATE
 
-CONTAINER_VARIABLES: dict[str, Any] = {
-    "listen_address": "0.0.0.0",
-    "https_port": 8443,
-    "http_port": 8080,
-    "public_https_port": 443,
-    "upstreams": {"users": "users:8000", "products": "products:8000", "orders": "orders:8000"},
-    "tls_certificate": "/etc/nginx/tls/gateway.crt",
-    "tls_certificate_key": "/etc/nginx/tls/gateway.key",
-    "js_module_path": "/usr/lib/nginx/modules/ngx_http_js_module.so",
-    "js_dir": "/etc/nginx/njs",
-    "pid_path": "/tmp/nginx.pid",
-    "temp_dir": "/tmp/nginx",
-    "access_log": "/dev/stdout",
-    "error_log": "/dev/stderr",
-    "rate_limit_per_second": 50,
-    "rate_limit_burst": 100,
-    "client_max_body_size": "1m",
-}
+TEMPLATE_TEXT = TEMPLATE.read_text()
+CONTAINER_VARIABLES = GatewayVariables(
+    listen_address="0.0.0.0",
+    https_port=8443,
+    http_port=8080,
+    public_https_port=443,
+    upstreams={"users": "users:8000", "products": "products:8000", "orders": "orders:8000"},
+    files=GatewayFiles(
+        tls_certificate="/etc/nginx/tls/gateway.crt",
+        tls_certificate_key="/etc/nginx/tls/gateway.key",
+        js_dir="/etc/nginx/njs",
+        pid_path="/tmp/nginx.pid",
+        temp_dir="/tmp/nginx",
+        access_log="/dev/stdout",
+        error_log="/dev/stderr",
+    ),
+)
+TEMPLATE_VALUES = CONTAINER_VARIABLES.template_variables()
+
+
+def render(variables: GatewayVariables) -> str:
+    return render_gateway_config(TEMPLATE_TEXT, variables)
 
 
 def test_container_rendering_listens_on_the_container_ports() -> None:
-    config = render_gateway_config(CONTAINER_VARIABLES)
+    config = render(CONTAINER_VARIABLES)
 
     assert "listen 0.0.0.0:8443 ssl http2 default_server;" in config
     assert "listen 0.0.0.0:8080 default_server;" in config
@@ -38,24 +48,24 @@ def test_container_rendering_listens_on_the_container_ports() -> None:
 
 
 def test_redirect_omits_the_default_https_port() -> None:
-    config = render_gateway_config(CONTAINER_VARIABLES)
+    config = render(CONTAINER_VARIABLES)
 
     assert "return 301 https://$host$request_uri;" in config
 
 
 def test_redirect_names_a_non_default_public_port() -> None:
-    config = render_gateway_config({**CONTAINER_VARIABLES, "public_https_port": 8443})
+    config = render(dataclasses.replace(CONTAINER_VARIABLES, public_https_port=8443))
 
     assert "return 301 https://$host:8443$request_uri;" in config
 
 
 def test_nothing_replays_non_idempotent_requests() -> None:
-    assert "non_idempotent" not in render_gateway_config(CONTAINER_VARIABLES)
+    assert "non_idempotent" not in render(CONTAINER_VARIABLES)
 
 
-@pytest.mark.parametrize("missing", sorted(CONTAINER_VARIABLES))
+@pytest.mark.parametrize("missing", sorted(TEMPLATE_VALUES))
 def test_every_variable_is_required(missing: str) -> None:
-    variables = {k: v for k, v in CONTAINER_VARIABLES.items() if k != missing}
+    values = {k: v for k, v in TEMPLATE_VALUES.items() if k != missing}
 
     with pytest.raises(jinja2.UndefinedError, match=missing):
-        render_gateway_config(variables)
+        render_template(TEMPLATE_TEXT, values)

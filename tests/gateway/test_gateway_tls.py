@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from scripts.devstack.gateway import Gateway
+from launchers.gateway import Gateway
 from tests.support.https import tls_context
 
 ACCEPTED = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]

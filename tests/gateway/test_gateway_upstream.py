@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 import requests
 
-from scripts.devstack.gateway import Gateway
-from scripts.devstack.stack import LocalStack
-from scripts.devstack.tls import self_signed_certificate
+from launchers.gateway import Gateway
+from launchers.stack import LocalStack
+from launchers.tls import self_signed_certificate
 from tests.support.https import gateway_session, write_ca_file
 
 TCP_STATES = {"01": "established", "06": "time_wait"}

@@ -8,7 +8,6 @@ Most tests drive the apps in-process through Flask's test client (real pool, rea
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,17 +17,16 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 from servicekit.app import shutdown
+from servicekit.contract import SERVICES, Endpoint, ServiceEnvironment
 from servicekit.settings import Settings
 
-from scripts.devstack.database import INIT_SQL
-from scripts.devstack.processes import write_secret
-from scripts.devstack.servers import GunicornServer, PostgresServer, RedisServer
-from tests.conftest import ApplicationDatabase
-from tests.service.layout import SERVICES
-
-SettingsFactory = Callable[..., Settings]
-ClientFactory = Callable[..., FlaskClient]
-Query = Callable[..., list[dict[str, Any]]]
+from launchers.gunicorn import GunicornServer
+from launchers.paths import service_directory
+from launchers.postgres import PostgresServer
+from launchers.processes import write_secret
+from launchers.redis import RedisServer
+from tests.support.database import ApplicationDatabase, reload_sample_data
+from tests.support.factories import ClientFactory, Query, ServiceStarter, SettingsFactory
 
 
 @pytest.fixture(scope="session")
@@ -52,24 +50,6 @@ def database(
     """
     reload_sample_data(postgres_server, services_database)
     return services_database
-
-
-def reload_sample_data(server: PostgresServer, database: ApplicationDatabase) -> None:
-    """Empty the tables and load init.sql's sample data again, with the sequences restarted."""
-    connection = server.connect(database.name)
-    try:
-        with connection, connection.cursor() as cursor:
-            cursor.execute("TRUNCATE orders, products, users RESTART IDENTITY CASCADE")
-            cursor.execute(_sample_data_sql())
-    finally:
-        connection.close()
-
-
-@functools.cache
-def _sample_data_sql() -> str:
-    text = INIT_SQL.read_text(encoding="utf-8")
-    start = text.index("-- BEGIN SAMPLE DATA")
-    return text[start : text.index("-- END SAMPLE DATA", start)]
 
 
 @pytest.fixture
@@ -155,27 +135,28 @@ def start_service(
     redis_server: RedisServer,
     cache_store: redis.Redis,
     scratch_directory: Callable[[str], Path],
-) -> Iterator[Callable[..., GunicornServer]]:
+) -> Iterator[ServiceStarter]:
     """Factory: a service under gunicorn (servicekit.gunicorn_config) on a free loopback port."""
     started: list[GunicornServer] = []
     run_dir = scratch_directory("gunicorn")
     redis_password_file = write_secret(run_dir / "redis-password", redis_server.password)
 
+    base = ServiceEnvironment(
+        database=Endpoint(database.host, database.port),
+        database_name=database.name,
+        database_user=database.user,
+        database_password_file=str(database.password_file),
+        redis=Endpoint(redis_server.host, redis_server.port),
+        redis_password_file=str(redis_password_file),
+        log_level="WARNING",
+    ).variables()
+
     def start(service: str, **environment: str) -> GunicornServer:
-        layout = SERVICES[service]
-        env = {
-            "DATABASE_HOST": database.host,
-            "DATABASE_PORT": str(database.port),
-            "DATABASE_NAME": database.name,
-            "DATABASE_USER": database.user,
-            "DATABASE_PASSWORD_FILE": str(database.password_file),
-            "REDIS_HOST": redis_server.host,
-            "REDIS_PORT": str(redis_server.port),
-            "REDIS_PASSWORD_FILE": str(redis_password_file),
-            "LOG_LEVEL": "WARNING",
-            **environment,
-        }
-        server = GunicornServer(layout.package, layout.directory, run_dir, env)
+        """``environment``: variables over the contract's, e.g. ``GUNICORN_WORKERS="1"``."""
+        definition = SERVICES[service]
+        server = GunicornServer(
+            definition.package, service_directory(definition), run_dir, base | environment
+        )
         started.append(server)
         return server.start()
 

@@ -12,11 +12,11 @@ import redis
 from flask.testing import FlaskClient
 from servicekit.cache import Cache
 
-from scripts.devstack.processes import free_port
-from scripts.devstack.servers import RedisServer
+from launchers.processes import free_port
+from launchers.redis import RedisServer
 from tests.service.assertions import assert_error
+from tests.support.factories import ClientFactory
 
-ClientFactory = Callable[..., FlaskClient]
 OwnRedis = Callable[..., RedisServer]
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from scripts.devstack.servers import GunicornServer
+from launchers.gunicorn import GunicornServer
 
 CLIENTS = 20
 # Two workers x ten threads: all twenty requests are in flight at once, in two separate pools.

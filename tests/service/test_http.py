@@ -13,9 +13,10 @@ from flask.testing import FlaskClient
 from user_service import create_app
 from werkzeug.exceptions import TooManyRequests
 
-from scripts.devstack.servers import PostgresServer
-from tests.conftest import ApplicationDatabase
+from launchers.postgres import PostgresServer
 from tests.service.assertions import assert_error
+from tests.support.database import ApplicationDatabase
+from tests.support.factories import ClientFactory
 
 SERVICE_NAMES = ["users", "products", "orders"]
 WRITE_ENDPOINTS = [
@@ -25,7 +26,6 @@ WRITE_ENDPOINTS = [
     ("orders", "POST", "/api/v1/orders"),
     ("orders", "PATCH", "/api/v1/orders/4/status"),
 ]
-ClientFactory = Callable[..., FlaskClient]
 
 
 @pytest.fixture(params=SERVICE_NAMES)

@@ -7,9 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
+from servicekit.contract import SERVICES, ServiceDefinition
 
-from scripts.devstack.servers import SERVICES_DIR
-from tests.service.layout import SERVICES, ServiceLayout
+from launchers.paths import SERVICES_DIR, service_directory
 
 BASE_DIR = SERVICES_DIR / "servicekit"
 NO_SECRETS = re.compile(r"PASSWORD|SECRET|TOKEN|KEY=", re.IGNORECASE)
@@ -21,8 +21,8 @@ def instructions(dockerfile: Path) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
 
 
-def service_steps(layout: ServiceLayout) -> list[str]:
-    return instructions(layout.directory / "Dockerfile")
+def service_steps(service: ServiceDefinition) -> list[str]:
+    return instructions(service_directory(service) / "Dockerfile")
 
 
 def test_the_base_image_installs_the_pinned_dependencies_before_servicekit() -> None:
@@ -48,7 +48,7 @@ def test_the_base_image_installs_the_pinned_dependencies_before_servicekit() -> 
 
 
 @pytest.mark.parametrize(
-    "context", [BASE_DIR, *(layout.directory for layout in SERVICES.values())], ids=lambda p: p.name
+    "context", [BASE_DIR, *map(service_directory, SERVICES.values())], ids=lambda p: p.name
 )
 def test_each_build_context_sends_neither_caches_nor_its_build_files(context: Path) -> None:
     # Each image has its own folder as context: `COPY . servicekit` must not copy the build files,
@@ -59,9 +59,9 @@ def test_each_build_context_sends_neither_caches_nor_its_build_files(context: Pa
 
 @pytest.mark.parametrize("service", sorted(SERVICES))
 def test_a_service_image_adds_only_its_own_package_to_the_base(service: str) -> None:
-    layout = SERVICES[service]
-    folder, package = layout.directory.name, layout.package
-    steps = service_steps(layout)
+    definition = SERVICES[service]
+    folder, package = definition.folder, definition.package
+    steps = service_steps(definition)
     assert steps[:2] == ["ARG BASE_IMAGE", "FROM ${BASE_IMAGE}"]
     assert sum(step.startswith("FROM") for step in steps) == 1
     # Installing and compiling run as root; the image then runs as the unprivileged user.
@@ -93,24 +93,25 @@ def test_a_service_image_adds_only_its_own_package_to_the_base(service: str) -> 
 def test_the_service_dockerfiles_differ_only_in_the_service_names() -> None:
     """The shared steps live in the base; what is left must not drift apart between services."""
     shapes = {
-        layout.directory.joinpath("Dockerfile")
+        service_directory(service)
+        .joinpath("Dockerfile")
         .read_text()
-        .replace(layout.directory.name, "<folder>")
-        .replace(layout.package, "<package>")
-        for layout in SERVICES.values()
+        .replace(service.folder, "<folder>")
+        .replace(service.package, "<package>")
+        for service in SERVICES.values()
     }
     assert len(shapes) == 1
 
 
 def test_only_the_base_installs_the_shared_dependencies() -> None:
-    for layout in SERVICES.values():
-        assert not any("servicekit" in step for step in service_steps(layout) if "COPY" in step)
-        assert not any("servicekit/requirements" in step for step in service_steps(layout))
+    for service in SERVICES.values():
+        assert not any("servicekit" in step for step in service_steps(service) if "COPY" in step)
+        assert not any("servicekit/requirements" in step for step in service_steps(service))
 
 
 def test_service_requirements_point_at_servicekit_pins() -> None:
-    for layout in SERVICES.values():
-        lines = (layout.directory / "requirements.txt").read_text().splitlines()
+    for service in SERVICES.values():
+        lines = (service_directory(service) / "requirements.txt").read_text().splitlines()
         entries = [line for line in lines if line.strip() and not line.startswith("#")]
         assert entries[0] == "-r ../servicekit/requirements.txt"
         # Anything a service adds beyond servicekit is pinned too.

@@ -30,11 +30,11 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
+from servicekit.contract import SERVICES
 
-from scripts.devstack.servers import PostgresServer
-from tests.conftest import ApplicationDatabase
-from tests.service.conftest import ClientFactory, reload_sample_data
-from tests.service.layout import SERVICES
+from launchers.postgres import PostgresServer
+from tests.support.database import ApplicationDatabase, reload_sample_data
+from tests.support.factories import ClientFactory
 
 EXAMPLES_PER_OPERATION = 30
 SEED = 20261125  # with derandomized generation: the same cases on every run and machine

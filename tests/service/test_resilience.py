@@ -16,8 +16,10 @@ import pytest
 import requests
 from flask.testing import FlaskClient
 
-from scripts.devstack.database import bootstrap_application_database
-from scripts.devstack.servers import SERVICES_DIR, GunicornServer, PostgresServer
+from launchers.database import bootstrap_application_database
+from launchers.gunicorn import GunicornServer
+from launchers.paths import SERVICES_DIR
+from launchers.postgres import PostgresServer
 
 StartService = Callable[..., GunicornServer]
 HEALTH_DEADLINE_SECONDS = 2.0

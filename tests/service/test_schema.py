@@ -9,9 +9,9 @@ import psycopg2
 import pytest
 from psycopg2 import errors
 
-from scripts.devstack.database import create_app_role
-from scripts.devstack.servers import PostgresServer
-from tests.conftest import ApplicationDatabase
+from launchers.database import create_app_role
+from launchers.postgres import PostgresServer
+from tests.support.database import ApplicationDatabase
 
 
 def test_sample_data_has_the_promised_shape(query: Any) -> None:

@@ -9,7 +9,7 @@ from typing import NoReturn
 
 import pytest
 
-from scripts.devstack.processes import MissingBinaryError
+from launchers.processes import MissingBinaryError
 
 
 def running_in_ci() -> bool:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from scripts.devstack.servers import REPOSITORY_ROOT
+from launchers.paths import REPOSITORY_ROOT
 
 REQUIRED_KEYS = (
     "gateway_url",

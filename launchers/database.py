@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scripts.devstack.processes import run_checked
-from scripts.devstack.servers import REPOSITORY_ROOT, PostgresServer
+from launchers.paths import REPOSITORY_ROOT
+from launchers.postgres import PostgresServer
+from launchers.processes import run_checked
 
 INIT_SQL = REPOSITORY_ROOT / "database" / "init.sql"
 CREATE_APP_ROLE = REPOSITORY_ROOT / "database" / "create-app-role.sh"

@@ -7,9 +7,9 @@ import os
 import sys
 from pathlib import Path
 
-from scripts.devstack.processes import MissingBinaryError
-from scripts.devstack.servers import REPOSITORY_ROOT
-from scripts.devstack.stack import LocalStack, StackError, recorded_status, stop_recorded
+from launchers.paths import REPOSITORY_ROOT
+from launchers.processes import MissingBinaryError
+from launchers.stack import LocalStack, StackError, recorded_status, stop_recorded
 
 DEFAULT_RUN_DIR = REPOSITORY_ROOT / ".devstack"
 

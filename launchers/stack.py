@@ -1,8 +1,8 @@
 """The whole local stack as plain processes: PostgreSQL, Redis, three services, the gateway.
 
 ``LocalStack.up()`` starts everything in dependency order and records each process in
-``state.json`` as soon as it runs, so ``stop_recorded()`` (``python -m scripts.devstack down``) can
-stop it from another Python process, even after a failed ``up``.
+``state.json`` as soon as it runs, so ``stop_recorded()`` (``python -m scripts.devstack down``)
+can stop it from another Python process, even after a failed ``up``.
 """
 
 from __future__ import annotations
@@ -11,47 +11,41 @@ import json
 import shutil
 import signal
 import ssl
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scripts.devstack.database import (
+from servicekit.contract import SERVICES, Endpoint, ServiceEnvironment
+
+from infra.gateway_config import JS_MODULE_PATH
+from launchers.database import (
     DEFAULT_APP_USER,
     DEFAULT_DATABASE,
     bootstrap_application_database,
 )
-from scripts.devstack.gateway import JS_MODULE_PATH, Gateway
-from scripts.devstack.processes import (
+from launchers.gateway import Gateway
+from launchers.gunicorn import GunicornServer
+from launchers.paths import service_directory
+from launchers.polling import PollTimeout, poll_until
+from launchers.postgres import POSTGRES_BIN_DIRS, PostgresServer
+from launchers.processes import (
     MissingBinaryError,
+    ServerProcess,
     find_binary,
+    generate_password,
     group_alive,
     stop_group,
     write_secret,
 )
-from scripts.devstack.servers import (
-    POSTGRES_BIN_DIRS,
-    SERVICES_DIR,
-    GunicornServer,
-    PostgresServer,
-    RedisServer,
-    ServerProcess,
-    generate_password,
-)
-from scripts.devstack.tls import self_signed_certificate
+from launchers.redis import RedisServer
+from launchers.tls import self_signed_certificate
 
 PROJECT = "microstack"
 STACK_NAME = "devstack"
 STATE_FILE = "state.json"
 OUTPUTS_FILE = "outputs.json"
-# Service name -> (Python package, folder under services/).
-SERVICE_PACKAGES = {
-    "users": ("user_service", "user-service"),
-    "products": ("product_service", "product-service"),
-    "orders": ("order_service", "order-service"),
-}
 
 
 class StackError(RuntimeError):
@@ -136,7 +130,7 @@ class LocalStack:
             "gateway_url": gateway_url,
             "gateway_http_url": self.gateway.http_url,
             "health_url": f"{gateway_url}/api/health",
-            "service_urls": {name: f"{gateway_url}/api/v1/{name}" for name in SERVICE_PACKAGES},
+            "service_urls": {name: f"{gateway_url}/api/v1/{name}" for name in SERVICES},
             "tls_ca_certificate": self.gateway.certificate.certificate_pem,
             "postgres": {
                 "host": self.postgres.host,
@@ -164,10 +158,13 @@ class LocalStack:
         write_secret(self.secrets_dir / "redis-password", self.redis.password)
 
     def _start_services(self) -> None:
-        environment = self._service_environment()
-        for name, (package, folder) in SERVICE_PACKAGES.items():
+        environment = self._service_environment().variables()
+        for name, service in SERVICES.items():
             server = GunicornServer(
-                package, SERVICES_DIR / folder, self.run_dir / "services", environment
+                service.package,
+                service_directory(service),
+                self.run_dir / "services",
+                environment,
             )
             self.services[name] = server
             self._start_and_record(name, server)
@@ -178,20 +175,16 @@ class LocalStack:
         self.gateway = Gateway(self.run_dir / "gateway", upstreams, certificate)
         self._start_and_record("gateway", self.gateway)
 
-    def _service_environment(self) -> dict[str, str]:
+    def _service_environment(self) -> ServiceEnvironment:
         assert self.postgres and self.redis
-        return {
-            "DATABASE_HOST": self.postgres.host,
-            "DATABASE_PORT": str(self.postgres.port),
-            "DATABASE_NAME": DEFAULT_DATABASE,
-            "DATABASE_USER": DEFAULT_APP_USER,
-            "DATABASE_PASSWORD_FILE": str(self.secrets_dir / "database-password"),
-            "REDIS_HOST": self.redis.host,
-            "REDIS_PORT": str(self.redis.port),
-            "REDIS_PASSWORD_FILE": str(self.secrets_dir / "redis-password"),
-            "LOG_LEVEL": "INFO",
-            "TRUSTED_PROXY_COUNT": "1",
-        }
+        return ServiceEnvironment(
+            database=Endpoint(self.postgres.host, self.postgres.port),
+            database_name=DEFAULT_DATABASE,
+            database_user=DEFAULT_APP_USER,
+            database_password_file=str(self.secrets_dir / "database-password"),
+            redis=Endpoint(self.redis.host, self.redis.port),
+            redis_password_file=str(self.secrets_dir / "redis-password"),
+        )
 
     def _start_and_record(
         self, name: str, server: PostgresServer | RedisServer | GunicornServer | Gateway
@@ -213,15 +206,20 @@ class LocalStack:
     def _wait_until_healthy(self, timeout: float) -> None:
         assert self.gateway is not None
         context = ssl.create_default_context(cadata=self.gateway.certificate.certificate_pem)
-        deadline = time.monotonic() + timeout
-        status, body = None, ""
-        while time.monotonic() < deadline:
-            status, body = _health(f"{self.gateway.url}/api/health", context)
-            if status == 200:
-                return
-            time.sleep(0.2)
-        # The run directory (and its logs) is removed on the way out: say what health said.
-        raise StackError(f"/api/health still answered {status} after {timeout:.0f}s: {body}")
+        url = f"{self.gateway.url}/api/health"
+        try:
+            poll_until(
+                lambda: _health(url, context),
+                lambda answer: answer[0] == 200,
+                timeout=timeout,
+                interval=0.2,
+                # The run directory (and its logs) is removed on the way out: say what health said.
+                message=lambda answer: (
+                    f"/api/health still answered {answer[0]} after {timeout:.0f}s: {answer[1]}"
+                ),
+            )
+        except PollTimeout as error:
+            raise StackError(str(error)) from None
 
 
 def _process_of(

@@ -1,16 +1,22 @@
-"""Small process helpers shared by the server launchers: free ports, spawning, waiting, stopping."""
+"""Process helpers the server launchers share: binaries, free ports, spawning, waiting, stopping,
+and the 0600 secret files servers read their passwords from."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
-import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+from launchers.polling import PollTimeout, poll_until
+
+LOOPBACK = "127.0.0.1"
 
 
 class MissingBinaryError(RuntimeError):
@@ -37,7 +43,7 @@ def find_binary(name: str, search_dirs: Sequence[str] = (), hint: str = "") -> s
     return found
 
 
-def free_port(host: str = "127.0.0.1") -> int:
+def free_port(host: str = LOOPBACK) -> int:
     """Ask the kernel for a currently unused TCP port on ``host``."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((host, 0))
@@ -69,6 +75,32 @@ def spawn(
             group=user,
             extra_groups=[] if user else None,
         )
+
+
+@dataclass
+class ServerProcess:
+    """A started server: its process (leader of its own process group) and log file."""
+
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+    stop_signal: signal.Signals
+    stop_timeout: float = 15.0
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def running(self) -> bool:
+        return self.popen.poll() is None
+
+    def stop(self) -> None:
+        stop_group(self.popen.pid, self.stop_signal, self.stop_timeout, self.popen)
+        self.popen.poll()
+
+
+def require_stopped(process: ServerProcess | None, what: str) -> None:
+    if process is not None and process.running():
+        raise RuntimeError(f"{what} is already running")
 
 
 def group_alive(pgid: int) -> bool:
@@ -104,10 +136,18 @@ def stop_group(
     process: subprocess.Popen[bytes] | None = None,
 ) -> None:
     """Signal a process group, wait up to ``timeout`` for it to exit, then SIGKILL what is left."""
+
+    def stopped() -> bool:
+        return not _group_running(pgid, process)
+
     _signal_group(pgid, stop_signal)
-    if not _wait_for(lambda: not _group_running(pgid, process), timeout):
+    try:
+        poll_until(stopped, timeout=timeout, interval=0.05, message=f"group {pgid} still running")
+    except PollTimeout:
         _signal_group(pgid, signal.SIGKILL)
-        _wait_for(lambda: not _group_running(pgid, process), 5.0)
+        # Best effort: a process stuck in the kernel (D state) outlives SIGKILL for a while.
+        with contextlib.suppress(PollTimeout):
+            poll_until(stopped, timeout=5.0, interval=0.05, message="survived SIGKILL")
 
 
 def _group_running(pgid: int, process: subprocess.Popen[bytes] | None) -> bool:
@@ -121,15 +161,6 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
 def wait_until_ready(
     probe: Callable[[], bool],
     process: subprocess.Popen[bytes],
@@ -138,16 +169,18 @@ def wait_until_ready(
     timeout: float = 30.0,
 ) -> None:
     """Poll ``probe`` until it is true; fail early, with the log tail, if the process dies."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready() -> bool:
         if process.poll() is not None:
             raise ServerStartError(
                 f"{what} exited with {process.returncode}:\n{log_tail(log_path)}"
             )
-        if probe():
-            return
-        time.sleep(0.1)
-    raise ServerStartError(f"{what} not ready after {timeout:.0f}s:\n{log_tail(log_path)}")
+        return probe()
+
+    try:
+        poll_until(ready, timeout=timeout, message=f"{what} not ready after {timeout:.0f}s")
+    except PollTimeout as error:
+        raise ServerStartError(f"{error}:\n{log_tail(log_path)}") from None
 
 
 def log_tail(log_path: Path, lines: int = 30) -> str:
@@ -163,6 +196,11 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def generate_password() -> str:
+    """A URL-safe random password (never logged, never on a command line)."""
+    return secrets.token_urlsafe(32)
 
 
 def write_secret(path: Path, value: str, owner: str | None = None) -> Path:

@@ -24,11 +24,18 @@ from infra.validation import (
     parse_image_reference,
     parse_int,
     parse_ip_address,
+    parse_optional_int,
     parse_origins,
     parse_port,
     parse_positive_int,
     require_distinct_ports,
 )
+
+# Replicas per service: each its own container. Two keep a service up while one is replaced or
+# restarts; sixteen is far past what one Docker engine gains from.
+MAX_REPLICAS = 16
+_parse_replicas = partial(parse_int, minimum=1, maximum=MAX_REPLICAS)
+_parse_replica_override = partial(parse_optional_int, minimum=1, maximum=MAX_REPLICAS)
 
 # Docker refuses limits under 6 MB; anything below 32 MB cannot run these processes anyway.
 _parse_memory = partial(parse_int, minimum=32, maximum=1_048_576)
@@ -58,6 +65,11 @@ OPTIONS: dict[str, Option] = {
     "pythonImage": Option("python:3.11.11-slim-bookworm", parse_image_reference),
     "cacheItemTtlSeconds": Option("300", parse_positive_int),
     "cacheListTtlSeconds": Option("60", parse_positive_int),
+    "serviceReplicas": Option("2", _parse_replicas),
+    # Per-service overrides of serviceReplicas; empty means "as serviceReplicas".
+    "usersReplicas": Option("", _parse_replica_override),
+    "productsReplicas": Option("", _parse_replica_override),
+    "ordersReplicas": Option("", _parse_replica_override),
     "gunicornWorkers": Option("2", partial(parse_int, minimum=1, maximum=64)),
     "gunicornThreads": Option("4", partial(parse_int, minimum=1, maximum=256)),
     "logLevel": Option("INFO", partial(parse_choice, choices=LOG_LEVELS)),
@@ -85,6 +97,10 @@ class Settings:
     python_image: str
     cache_item_ttl_seconds: int
     cache_list_ttl_seconds: int
+    service_replicas: int
+    users_replicas: int | None
+    products_replicas: int | None
+    orders_replicas: int | None
     gunicorn_workers: int
     gunicorn_threads: int
     log_level: str
@@ -100,6 +116,16 @@ class Settings:
     # User-supplied gateway certificate and key (PEM), as secrets; both None means "self-signed".
     tls_certificate: pulumi.Output[str] | None
     tls_private_key: pulumi.Output[str] | None
+
+    def replicas(self, service: str) -> int:
+        """How many containers run `service`: its own override, else serviceReplicas."""
+        overrides = {
+            "users": self.users_replicas,
+            "products": self.products_replicas,
+            "orders": self.orders_replicas,
+        }
+        override = overrides[service]
+        return self.service_replicas if override is None else override
 
     @property
     def client_host(self) -> str:

@@ -36,13 +36,11 @@ JS_DIRECTORY = "/etc/nginx/njs"
 CERTIFICATE_FILE = "/etc/nginx/tls/gateway.crt"
 PRIVATE_KEY_FILE = "/etc/nginx/tls/gateway.key"
 TEMP_DIRECTORY = "/tmp/nginx"
-# nginx creates only the last level of its temp paths, so their parent must exist before it starts.
-# Running through `sh` also skips the image entrypoint's default-site templating (unused here).
-COMMAND = [
-    "sh",
-    "-c",
-    f"mkdir -p {TEMP_DIRECTORY} && exec nginx -c {CONFIG_FILE} -g 'daemon off;'",
-]
+ENTRYPOINT_FILE = "/etc/nginx/gateway-entrypoint.sh"
+# nginx/gateway-entrypoint.sh runs nginx and reloads it when a service's replicas change address;
+# it also creates the temp paths' parent (nginx creates only their last level). Running through
+# `sh` skips the image entrypoint's default-site templating (unused here).
+COMMAND = ["sh", ENTRYPOINT_FILE]
 # Liveness of nginx itself (not of the services behind it): the plain-HTTP server answers 301.
 # bash's /dev/tcp needs no HTTP client in the image.
 HEALTHCHECK = [
@@ -81,7 +79,8 @@ def template_variables(settings: Settings, services: Mapping[str, object]) -> Ga
         https_port=HTTPS_PORT,
         http_port=HTTP_PORT,
         public_https_port=settings.gateway_https_port,
-        upstreams={name: f"{name}:{SERVICE_PORT}" for name in services},
+        # The service's name: Docker's DNS answers it with every replica's address.
+        upstreams={name: [f"{name}:{SERVICE_PORT}"] for name in services},
         files=CONTAINER_FILES,
     )
 
@@ -111,8 +110,19 @@ class Gateway(pulumi.ComponentResource):
                 healthcheck=containers.healthcheck(HEALTHCHECK, start_period="10s"),
                 networks=[containers.attach(args.networks.frontend, "gateway")],
                 command=COMMAND,
+                envs=containers.environment(
+                    {
+                        "GATEWAY_CONFIG": CONFIG_FILE,
+                        "UPSTREAM_HOSTS": " ".join(sorted(args.services)),
+                    }
+                ),
                 uploads=[
                     containers.public_file(CONFIG_FILE, config),
+                    containers.public_file(
+                        ENTRYPOINT_FILE,
+                        args.sources.read_text("nginx/gateway-entrypoint.sh"),
+                        executable=True,
+                    ),
                     containers.public_file(
                         f"{JS_DIRECTORY}/health.js", args.sources.read_text("nginx/health.js")
                     ),

@@ -8,7 +8,7 @@ stack and the tests use this module without the Pulumi runtime.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import jinja2
@@ -49,7 +49,9 @@ class GatewayVariables:
     http_port: int
     # The port clients dial: the HTTP → HTTPS redirect names it (a container publishes 8443 as it).
     public_https_port: int
-    upstreams: Mapping[str, str]  # service name -> host:port
+    # Service name -> its servers (host:port). A host name that Docker's DNS answers with several
+    # addresses (every replica's) gives nginx one peer per address.
+    upstreams: Mapping[str, Sequence[str]]
     files: GatewayFiles
     rate_limit_per_second: int = RATE_LIMIT_PER_SECOND
     rate_limit_burst: int = RATE_LIMIT_BURST
@@ -62,7 +64,7 @@ class GatewayVariables:
             "https_port": self.https_port,
             "http_port": self.http_port,
             "public_https_port": self.public_https_port,
-            "upstreams": {name: self.upstreams[name] for name in sorted(self.upstreams)},
+            "upstreams": {name: list(self.upstreams[name]) for name in sorted(self.upstreams)},
             "tls_certificate": self.files.tls_certificate,
             "tls_certificate_key": self.files.tls_certificate_key,
             "js_module_path": self.js_module_path,

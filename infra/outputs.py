@@ -55,6 +55,10 @@ def stack_outputs(
             name: {"name": images[name].image_name, "id": images[name].repo_digest}
             for name in sorted(images)
         },
+        "service_containers": {
+            name: [container.name for container in services.services[name].containers]
+            for name in sorted(services.services)
+        },
         "networks": {"frontend": networks.frontend.name, "backend": networks.backend.name},
         "volumes": {"postgres": database.volume.name, "redis": cache.volume.name},
     }

@@ -35,26 +35,41 @@ class ServiceArgs:
     networks: Sequence[docker.Network]
     memory_mb: int
     scope: StackScope
+    replicas: int = 1
+    # What the first replica waits for (the data stores); each later one waits for the one before.
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
 
 
 class Service(pulumi.ComponentResource):
-    """Builds `<context>/Dockerfile` on the base image (never pushed) and runs it on networks."""
+    """Builds `<context>/Dockerfile` on the base image (never pushed) and runs it as `replicas`
+    containers, `<name>-1` .. `<name>-<n>`, on the networks.
+
+    Each replica depends on the one before it. pulumi-docker replaces a container by deleting it
+    first (delete-before-replace), and the engine registers a resource only once those it depends
+    on are done, so a new image replaces the replicas one at a time: replica 2 is stopped only
+    after the new replica 1 is healthy (`wait`), and the others serve meanwhile
+    (docs/architecture.md, "Updates that drop no request").
+    """
 
     image: docker.Image
-    container: docker.Container
+    containers: list[docker.Container]
 
     def __init__(
         self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("microstack:index:Service", name, None, opts)
         self.image = self._image(name, args)
-        self.container = self._container(name, args)
+        self.containers = []
+        waits_for = list(args.depends_on)
+        for number in range(1, args.replicas + 1):
+            replica = self._replica(name, number, args, waits_for)
+            self.containers.append(replica)
+            waits_for = [replica]
         self.register_outputs(
             {
                 "image_name": self.image.image_name,
                 "image_id": self.image.repo_digest,
-                "container_name": self.container.name,
+                "container_names": [container.name for container in self.containers],
             }
         )
 
@@ -76,9 +91,12 @@ class Service(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
 
-    def _container(self, name: str, args: ServiceArgs) -> docker.Container:
+    def _replica(
+        self, name: str, number: int, args: ServiceArgs, depends_on: Sequence[pulumi.Resource]
+    ) -> docker.Container:
+        replica = replica_name(name, number)
         return containers.declare_container(
-            name,
+            replica,
             args.scope,
             containers.ContainerArgs(
                 # The image ID, not the tag: a new image replaces the container, an identical one
@@ -88,7 +106,9 @@ class Service(pulumi.ComponentResource):
                 healthcheck=containers.healthcheck(
                     ["CMD", "python", "-m", "servicekit.healthcheck"]
                 ),
-                networks=[containers.attach(network, name) for network in args.networks],
+                # The service's name is every replica's alias: Docker's DNS answers it with all of
+                # their addresses, which the gateway balances over.
+                networks=[containers.attach(network, name, replica) for network in args.networks],
                 envs=containers.environment(args.environment),
                 uploads=[
                     containers.secret_file(path, args.secret_files[path])
@@ -99,5 +119,10 @@ class Service(pulumi.ComponentResource):
                 stop_seconds=STOP_SECONDS,
                 extra_labels={"microstack.source-digest": args.source_digest},
             ),
-            pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
         )
+
+
+def replica_name(service: str, number: int) -> str:
+    """`users-1`: a replica's logical name, DNS alias and (stack-scoped) container name."""
+    return f"{service}-{number}"

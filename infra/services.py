@@ -48,7 +48,10 @@ class Services(pulumi.ComponentResource):
         )
         self.services = {name: self._service(name, args) for name in SERVICES}
         self.register_outputs(
-            {name: service.container.name for name, service in self.services.items()}
+            {
+                name: [container.name for container in service.containers]
+                for name, service in self.services.items()
+            }
         )
 
     def _service(self, name: str, args: ServicesArgs) -> Service:
@@ -68,6 +71,7 @@ class Services(pulumi.ComponentResource):
                 networks=[args.networks.frontend, args.networks.backend],
                 memory_mb=args.settings.service_memory_mb,
                 scope=args.scope,
+                replicas=args.settings.replicas(name),
                 depends_on=args.depends_on,
             ),
             moved_under(self),

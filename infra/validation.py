@@ -52,6 +52,13 @@ def parse_int(key: str, raw: str, *, minimum: int, maximum: int) -> int:
     return value
 
 
+def parse_optional_int(key: str, raw: str, *, minimum: int, maximum: int) -> int | None:
+    """An integer, or None when left empty ("use the general setting")."""
+    if not raw.strip():
+        return None
+    return parse_int(key, raw, minimum=minimum, maximum=maximum)
+
+
 def parse_port(key: str, raw: str) -> int:
     return parse_int(key, raw, minimum=1, maximum=65535)
 

@@ -7,7 +7,7 @@ only the addresses and paths differ.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +26,7 @@ class Gateway:
     """The gateway on free loopback ports, its config, certificate and logs under ``base_dir``."""
 
     base_dir: Path
-    upstreams: Mapping[str, str]
+    upstreams: Mapping[str, Sequence[str]]  # service name -> its servers (host:port)
     certificate: Certificate = field(repr=False)
     https_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)

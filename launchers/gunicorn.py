@@ -44,7 +44,8 @@ class GunicornServer:
 
     @property
     def log_path(self) -> Path:
-        return self.base_dir / f"{self.package}.log"
+        # The port too: replicas of one service run side by side.
+        return self.base_dir / f"{self.package}-{self.port}.log"
 
     def start(self, timeout: float = 30.0) -> GunicornServer:
         require_stopped(self.process, self.package)

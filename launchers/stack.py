@@ -144,6 +144,8 @@ class LocalStack:
             "images": {},
             "networks": {},
             "volumes": {},
+            # Processes, not containers: the document keeps its shape, like images and networks.
+            "service_containers": {},
         }
 
     def _start_data_tier(self) -> None:
@@ -158,19 +160,28 @@ class LocalStack:
         write_secret(self.secrets_dir / "redis-password", self.redis.password)
 
     def _start_services(self) -> None:
-        environment = self._service_environment().variables()
-        for name, service in SERVICES.items():
-            server = GunicornServer(
-                service.package,
-                service_directory(service),
-                self.run_dir / "services",
-                environment,
-            )
-            self.services[name] = server
-            self._start_and_record(name, server)
+        for name in SERVICES:
+            self.services[name] = self._gunicorn(name)
+            self._start_and_record(name, self.services[name])
+
+    def start_replica(self, name: str) -> GunicornServer:
+        """One more process of service `name` on a port of its own (the stack's gateway does not
+        know it: a test puts both behind a gateway of its own). `down` stops it with the rest."""
+        replica = self._gunicorn(name)
+        self._start_and_record(f"{name}-replica", replica)
+        return replica
+
+    def _gunicorn(self, name: str) -> GunicornServer:
+        service = SERVICES[name]
+        return GunicornServer(
+            service.package,
+            service_directory(service),
+            self.run_dir / "services",
+            self._service_environment().variables(),
+        )
 
     def _start_gateway(self) -> None:
-        upstreams = {name: server.address for name, server in self.services.items()}
+        upstreams = {name: [server.address] for name, server in self.services.items()}
         certificate = self_signed_certificate()
         self.gateway = Gateway(self.run_dir / "gateway", upstreams, certificate)
         self._start_and_record("gateway", self.gateway)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from servicekit import lifecycle
 from servicekit.json_logging import gunicorn_logconfig
 from servicekit.settings import ServerSettings
 
@@ -39,6 +40,16 @@ errorlog = "-"
 loglevel = _server.log_level.lower()
 # gunicorn's own lines as JSON too, like the app's: a container's log is one JSON object a line.
 logconfig_dict = gunicorn_logconfig(_server.log_level)
+
+
+def on_starting(server: Any) -> None:
+    """In the master, before any worker is forked: the draining flag they all share."""
+    lifecycle.share_draining_flag()
+
+
+def when_ready(server: Any) -> None:
+    """SIGTERM drains first (servicekit/lifecycle.py), then stops gracefully."""
+    lifecycle.drain_before_stopping(server, _server.drain_seconds)
 
 
 def worker_exit(server: Any, worker: Any) -> None:

@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify
 
 from servicekit.cache import current_cache
 from servicekit.database import Database
+from servicekit.lifecycle import is_draining
 
 # The contract: `/health` answers within 2 s. libpq's connect_timeout cannot go below 2 s, and a
 # ping on a pooled connection to a host that drops packets waits until TCP gives up (minutes), so
@@ -71,7 +72,10 @@ def readiness() -> tuple[Response, int]:
         "database": "ok" if database_check() else "unavailable",
         "cache": "ok" if current_cache().ping() else "unavailable",
     }
-    if checks["database"] != "ok":
+    if is_draining():
+        # Stopping (servicekit/lifecycle.py): still serving, but send new work elsewhere.
+        status, code = "draining", 503
+    elif checks["database"] != "ok":
         status, code = "unavailable", 503
     elif checks["cache"] != "ok":
         # Reads and writes still work without Redis: degraded, but ready for traffic.

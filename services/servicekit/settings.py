@@ -81,6 +81,8 @@ class ServerSettings:
     workers: int = 2
     threads: int = 4
     log_level: str = "INFO"
+    # How long a replica told to stop keeps serving while /health says "draining".
+    drain_seconds: int = 2
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ServerSettings:
@@ -90,6 +92,7 @@ class ServerSettings:
             workers=env.integer("GUNICORN_WORKERS", 2, minimum=1, maximum=64),
             threads=_gunicorn_threads(env),
             log_level=_log_level(env),
+            drain_seconds=env.integer("GUNICORN_DRAIN_SECONDS", 2, minimum=0, maximum=15),
         )
 
 

@@ -21,7 +21,7 @@ CONTAINER_VARIABLES = GatewayVariables(
     https_port=8443,
     http_port=8080,
     public_https_port=443,
-    upstreams={"users": "users:8000", "products": "products:8000", "orders": "orders:8000"},
+    upstreams={name: [f"{name}:8000"] for name in ("users", "products", "orders")},
     files=GatewayFiles(
         tls_certificate="/etc/nginx/tls/gateway.crt",
         tls_certificate_key="/etc/nginx/tls/gateway.key",
@@ -44,7 +44,7 @@ def test_container_rendering_listens_on_the_container_ports() -> None:
 
     assert "listen 0.0.0.0:8443 ssl http2 default_server;" in config
     assert "listen 0.0.0.0:8080 default_server;" in config
-    assert "server users:8000;" in config
+    assert "server users:8000 max_fails=1 fail_timeout=5s;" in config
 
 
 def test_redirect_omits_the_default_https_port() -> None:

@@ -52,7 +52,7 @@ def echo_gateway(scratch_directory: Callable[[str], Path]) -> Iterator[tuple[Gat
     thread = threading.Thread(target=echo.serve_forever, daemon=True)
     thread.start()
     address = f"127.0.0.1:{echo.server_address[1]}"
-    upstreams = {name: address for name in ("users", "products", "orders")}
+    upstreams = {name: [address] for name in ("users", "products", "orders")}
     gateway = Gateway(scratch_directory("echo-gateway"), upstreams, self_signed_certificate())
     gateway.start()
     ca_file = write_ca_file(gateway.certificate.certificate_pem, gateway.base_dir)

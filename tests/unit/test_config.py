@@ -27,6 +27,10 @@ from tests.unit.conftest import REPOSITORY, Evaluate
         ("nginxImage", "nginx:latest", "pinned tag or digest"),
         ("pythonImage", "Python:3.11", "pinned tag or digest"),
         ("postgresImage", "postgres@sha256:abc", "pinned tag or digest"),
+        ("serviceReplicas", "0", "integer from 1 to 16"),
+        ("serviceReplicas", "17", "integer from 1 to 16"),
+        ("ordersReplicas", "two", "integer from 1 to 16"),
+        ("usersReplicas", "-1", "integer from 1 to 16"),
         ("gunicornWorkers", "0", "integer from 1 to 64"),
         ("gunicornThreads", "2.5", "integer from 1 to 256"),
         ("cacheItemTtlSeconds", "-1", "integer from 1"),
@@ -84,7 +88,7 @@ def test_valid_values_are_accepted_and_normalised(evaluate: Evaluate) -> None:
             "postgresImage": "registry.local:5000/team/postgres:16@sha256:" + "a" * 64,
         }
     )
-    users = evaluation.resource("users").inputs
+    users = evaluation.resource("users-1").inputs
     assert "LOG_LEVEL=DEBUG" in users["envs"]
     assert "CORS_ALLOWED_ORIGINS=http://localhost:3000,https://b.example" in users["envs"]
     assert evaluation.resource("postgres-image").inputs["name"].startswith("registry.local:5000/")

@@ -39,12 +39,16 @@ def test_changing_one_service_changes_only_its_image_and_container(
     handler = next((source_copy / "services" / "order-service").rglob("*.py"))
     handler.write_text(handler.read_text() + "\n# a change to the orders service only\n")
     after = evaluate(sources=source_copy)
-    assert changed_resources(before, after) == {"orders-image", "orders"}
+    assert changed_resources(before, after) == {"orders-image", "orders-1", "orders-2"}
 
 
 BASE_AND_EVERY_SERVICE = {
     "servicekit-image",
-    *(f"{name}{suffix}" for name in ("users", "products", "orders") for suffix in ("-image", "")),
+    *(
+        f"{name}{suffix}"
+        for name in ("users", "products", "orders")
+        for suffix in ("-image", "-1", "-2")
+    ),
 }
 
 
@@ -98,5 +102,5 @@ def test_two_stacks_declare_disjoint_docker_names(evaluate: Evaluate) -> None:
         } | {r.inputs["imageName"] for r in evaluation.of_type("docker:index/image:Image")}
 
     dev, ci = names("dev"), names("ci")
-    assert len(dev) == len(ci) == 14
+    assert len(dev) == len(ci) == 17
     assert not dev & ci

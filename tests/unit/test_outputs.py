@@ -19,6 +19,7 @@ CONTRACT_KEYS = {
     "redis",
     "redis_password",
     "images",
+    "service_containers",
     "networks",
     "volumes",
 }
@@ -58,7 +59,7 @@ def test_postgres_password_is_the_application_role_password(
 ) -> None:
     from tests.support.pulumi_program import unwrap_secrets
 
-    uploads = unwrap_secrets(default_evaluation.resource("users").inputs["uploads"])
+    uploads = unwrap_secrets(default_evaluation.resource("users-1").inputs["uploads"])
     files = {u["file"]: u["content"] for u in uploads}
     assert (
         files["/run/secrets/database-password"] == default_evaluation.outputs["postgres_password"]
@@ -102,3 +103,12 @@ def test_tls_ca_certificate_is_the_certificate_the_gateway_presents(
 def test_published_outputs_use_a_dialable_host(evaluate: Evaluate) -> None:
     outputs = evaluate({"gatewayBindAddress": "0.0.0.0", "publishRedis": True}).outputs
     assert outputs["redis"] == {"host": "127.0.0.1", "port": 6379}
+
+
+def test_service_containers_list_every_replica_stack_scoped(evaluate: Evaluate) -> None:
+    outputs = evaluate({"serviceReplicas": 3, "ordersReplicas": 1}, stack="qa").outputs
+    assert outputs["service_containers"] == {
+        "orders": ["microstack-qa-orders-1"],
+        "products": [f"microstack-qa-products-{n}" for n in (1, 2, 3)],
+        "users": [f"microstack-qa-users-{n}" for n in (1, 2, 3)],
+    }

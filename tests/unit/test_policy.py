@@ -134,7 +134,7 @@ def test_an_unsafe_config_is_refused() -> None:
 
 def violating(dev: list[PolicyResource], policy: str) -> list[PolicyResource]:
     """One resource of the dev stack broken the way `policy` must catch."""
-    users, gateway, redis = named(dev, "users"), named(dev, "gateway"), named(dev, "redis")
+    users, gateway, redis = named(dev, "users-1"), named(dev, "gateway"), named(dev, "redis")
     envs = [*users.props["envs"], "REDIS_PASSWORD=hunter2"]
     password = next(r for r in dev if r.name == "redis-password").props["result"]
     cases: dict[str, list[PolicyResource]] = {

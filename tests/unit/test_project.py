@@ -54,7 +54,7 @@ def test_entry_point_runs_as_the_cli_runs_it(monkeypatch: pytest.MonkeyPatch) ->
 
     run_entry_point()
     assert set(exported) == CONTRACT_KEYS
-    assert len([r for r in mocks.resources if r.custom]) == 22
+    assert len([r for r in mocks.resources if r.custom]) == 25
     # The program directory must not stay on sys.path, where `infra/redis.py` would shadow `redis`.
     assert "." not in sys.path
     assert str(REPOSITORY) == sys.path[0]
@@ -102,7 +102,11 @@ def test_each_tier_holds_its_own_resources(tree: list[Resource]) -> None:
         "products",
         "orders",
     }
-    assert children(tree, "microstack:index:Service", "users") == {"users-image", "users"}
+    assert children(tree, "microstack:index:Service", "users") == {
+        "users-image",
+        "users-1",
+        "users-2",
+    }
     assert children(tree, "microstack:index:Gateway", "gateway") == {
         "gateway-tls-key",
         "gateway-tls-certificate",

@@ -6,11 +6,15 @@ from collections import Counter
 from pathlib import Path
 
 from infra.sources import SourceTree
+from stackplan.evaluate import evaluate_tree, read_stack_config
 from tests.support.pulumi_program import unwrap_secrets
-from tests.unit.conftest import Evaluate, Evaluation
+from tests.unit.conftest import REPOSITORY, Evaluate, Evaluation
 
 SERVICES = ("users", "products", "orders")
-CONTAINERS = {"postgres", "redis", "gateway", *SERVICES}
+# serviceReplicas defaults to 2: each service runs as `<service>-1` and `<service>-2`.
+REPLICAS = {service: (f"{service}-1", f"{service}-2") for service in SERVICES}
+SERVICE_CONTAINERS = [replica for service in SERVICES for replica in REPLICAS[service]]
+CONTAINERS = {"postgres", "redis", "gateway", *SERVICE_CONTAINERS}
 
 
 def test_declares_exactly_the_expected_resources(default_evaluation: Evaluation) -> None:
@@ -20,7 +24,7 @@ def test_declares_exactly_the_expected_resources(default_evaluation: Evaluation)
         "docker:index/volume:Volume": 2,
         "docker:index/remoteImage:RemoteImage": 3,
         "docker:index/image:Image": 4,
-        "docker:index/container:Container": 6,
+        "docker:index/container:Container": 9,
         "microstack:index:Service": 3,
         "microstack:index:Services": 1,
         "microstack:index:Networks": 1,
@@ -46,7 +50,7 @@ def test_docker_names_are_stack_scoped_and_labelled(evaluate: Evaluate) -> None:
             "docker:index/container:Container",
         }
     ]
-    assert len(docker_objects) == 10
+    assert len(docker_objects) == 13
     for resource in docker_objects:
         assert resource.inputs["name"].startswith("microstack-review-42-"), resource.name
         labels = {item["label"]: item["value"] for item in resource.inputs["labels"]}
@@ -76,13 +80,16 @@ def test_stores_join_only_the_backend_and_publish_nothing_by_default(
         assert not default_evaluation.resource(store).inputs.get("ports")
 
 
-def test_services_join_both_networks_under_their_own_name(default_evaluation: Evaluation) -> None:
+def test_replicas_join_both_networks_under_the_service_name_and_their_own(
+    default_evaluation: Evaluation,
+) -> None:
     for service in SERVICES:
-        assert networks_of(default_evaluation, service) == {
-            "microstack-dev-frontend": [service],
-            "microstack-dev-backend": [service],
-        }
-        assert not default_evaluation.resource(service).inputs.get("ports")
+        for replica in REPLICAS[service]:
+            assert networks_of(default_evaluation, replica) == {
+                "microstack-dev-frontend": sorted([service, replica]),
+                "microstack-dev-backend": sorted([service, replica]),
+            }
+            assert not default_evaluation.resource(replica).inputs.get("ports")
 
 
 def test_only_the_gateway_publishes_and_only_on_the_bind_address(evaluate: Evaluate) -> None:
@@ -154,15 +161,16 @@ def test_service_images_are_built_on_the_base_from_their_own_folder(
             "BASE_IMAGE_ID": base["id"],
             "SOURCE_DIGEST": SourceTree.of_repository().source_digest(f"{folder}-service"),
         }
-        # The container runs exactly the image ID this build produced.
-        container = default_evaluation.resource(name).inputs
-        assert container["image"] == default_evaluation.outputs["images"][name]["id"]
+        # Every replica runs exactly the image ID this build produced.
+        for replica in REPLICAS[name]:
+            container = default_evaluation.resource(replica).inputs
+            assert container["image"] == default_evaluation.outputs["images"][name]["id"]
 
 
 def test_services_run_unprivileged_with_the_contract_environment(
     default_evaluation: Evaluation,
 ) -> None:
-    for name in SERVICES:
+    for name in SERVICE_CONTAINERS:
         service = default_evaluation.resource(name).inputs
         assert service["user"] == "10001:0"
         assert service["capabilities"] == {"drops": ["ALL"]}
@@ -186,7 +194,7 @@ def test_every_container_waits_for_health_and_restarts(default_evaluation: Evalu
         "postgres": ["CMD", "pg_isready"],
         "redis": ["CMD-SHELL"],
         "gateway": ["CMD", "bash"],
-        **{name: ["CMD", "python", "-m", "servicekit.healthcheck"] for name in SERVICES},
+        **{name: ["CMD", "python", "-m", "servicekit.healthcheck"] for name in SERVICE_CONTAINERS},
     }
     for name, container in default_evaluation.containers().items():
         inputs = container.inputs
@@ -253,7 +261,7 @@ def test_every_container_stops_cleanly_before_removal(default_evaluation: Evalua
         assert inputs["destroyGraceSeconds"] == inputs["stopTimeout"] >= 10, name
     assert default_evaluation.resource("postgres").inputs["destroyGraceSeconds"] >= 30
     # gunicorn's graceful_timeout is 20 s.
-    for name in SERVICES:
+    for name in SERVICE_CONTAINERS:
         assert default_evaluation.resource(name).inputs["destroyGraceSeconds"] > 20, name
 
 
@@ -263,9 +271,12 @@ def test_gateway_config_is_rendered_from_the_template_with_every_upstream(
     gateway = default_evaluation.resource("gateway").inputs
     uploads = {u["file"]: u for u in unwrap_secrets(gateway["uploads"])}
     config = uploads["/etc/nginx/gateway.conf"]["content"]
-    assert "-c /etc/nginx/gateway.conf" in gateway["command"][-1]
+    assert gateway["command"] == ["sh", "/etc/nginx/gateway-entrypoint.sh"]
+    assert "GATEWAY_CONFIG=/etc/nginx/gateway.conf" in gateway["envs"]
+    assert "UPSTREAM_HOSTS=orders products users" in gateway["envs"]
+    assert uploads["/etc/nginx/gateway-entrypoint.sh"]["permissions"] == "0555"
     for name in SERVICES:
-        assert f"server {name}:8000;" in config
+        assert f"server {name}:8000 max_fails=1 fail_timeout=5s;" in config
     assert "listen 0.0.0.0:8443 ssl" in config
     assert "ssl_certificate_key /etc/nginx/tls/gateway.key;" in config
     assert uploads["/etc/nginx/tls/gateway.key"]["permissions"] == "0440"
@@ -283,3 +294,27 @@ def test_redirects_name_the_public_https_port(evaluate: Evaluate) -> None:
     # Inside the container nginx listens on 8443; clients are redirected to the published port.
     assert "listen 0.0.0.0:8443 ssl" in config
     assert "return 301 https://$host:9443$request_uri;" in config
+
+
+def test_replica_counts_follow_service_replicas_and_the_per_service_keys(
+    evaluate: Evaluate,
+) -> None:
+    evaluation = evaluate({"serviceReplicas": 3, "usersReplicas": 1})
+    services = {n for n in evaluation.containers() if n not in {"postgres", "redis", "gateway"}}
+    assert services == {"users-1", *(f"{s}-{n}" for s in ("products", "orders") for n in (1, 2, 3))}
+    # Every replica of a service runs the one image built for it.
+    images = {evaluation.resource(name).inputs["image"] for name in services if "products" in name}
+    assert images == {evaluation.outputs["images"]["products"]["id"]}
+
+
+def test_replicas_are_replaced_one_at_a_time() -> None:
+    """Replica n+1 depends on replica n: the engine registers it (so deletes and recreates it,
+    delete-before-replace) only once the new replica n is healthy. The first waits for the
+    stores."""
+    tree = evaluate_tree(REPOSITORY, read_stack_config(REPOSITORY, "dev"), salt="order")
+    containers = {r.name: r for r in tree if r.type == "docker:index/container:Container"}
+    for service in SERVICES:
+        first, second = (containers[replica] for replica in REPLICAS[service])
+        assert {containers["postgres"].urn, containers["redis"].urn} <= set(first.dependencies)
+        assert first.urn in second.dependencies
+        assert second.urn not in first.dependencies

@@ -8,9 +8,7 @@ import sys
 # the `infra` package from the repository root instead, exactly as the tests and the harness do.
 _PROGRAM_DIRECTORY = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry) != _PROGRAM_DIRECTORY]
-_REPOSITORY = os.path.dirname(_PROGRAM_DIRECTORY)
-# `services/` too: the program builds the services' environment from servicekit.contract.
-sys.path[:0] = [_REPOSITORY, os.path.join(_REPOSITORY, "services")]
+sys.path.insert(0, os.path.dirname(_PROGRAM_DIRECTORY))
 
 import pulumi  # noqa: E402
 

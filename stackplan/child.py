@@ -150,8 +150,7 @@ def evaluate(request: Mapping[str, Any]) -> list[Resource]:
     sys.path[:] = [
         entry for entry in sys.path if os.path.abspath(entry or ".") != program_directory
     ]
-    # And `services/`, for servicekit.contract (as infra/__main__.py does).
-    sys.path[:0] = [str(root), str(root / "services")]
+    sys.path.insert(0, str(root))
     monitor = CapturingMonitor(PlanMocks(), request["salt"])
     pulumi.runtime.set_mocks(
         PlanMocks(),

@@ -20,7 +20,7 @@ from tests.support.https import gateway_session, write_ca_file
 CONTRACT_KEYS = {
     "project", "stack", "gateway_url", "gateway_http_url", "health_url", "service_urls",
     "tls_ca_certificate", "postgres", "postgres_password", "redis", "redis_password",
-    "images", "networks", "volumes",
+    "images", "service_containers", "networks", "volumes",
 }  # fmt: skip
 
 
@@ -67,6 +67,7 @@ def test_outputs_document_has_the_contract_shape_and_is_private(
     assert set(outputs["service_urls"]) == {"users", "products", "orders"}
     assert outputs["health_url"] == f"{outputs['gateway_url']}/api/health"
     assert (outputs["images"], outputs["networks"], outputs["volumes"]) == ({}, {}, {})
+    assert outputs["service_containers"] == {}
     assert outputs["postgres"]["user"] == "microstack_app"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 

@@ -18,7 +18,8 @@ from tests.engine.probes import can_connect
 from tests.engine.stack import REPOSITORY, EngineStack, read_stack_config, up
 
 pytestmark = pytest.mark.engine
-STACK_CONTAINERS = ("postgres", "redis", "users", "products", "orders", "gateway")
+SERVICE_REPLICAS = tuple(f"{s}-{n}" for s in ("users", "products", "orders") for n in (1, 2))
+STACK_CONTAINERS = ("postgres", "redis", *SERVICE_REPLICAS, "gateway")
 # A second stack on the same engine: its own names and ports, the stores published to loopback.
 PUBLISHED_STACK = "ci-published"
 PUBLISHED_CONFIG = {
@@ -61,7 +62,7 @@ def test_gateway_cannot_reach_the_stores(engine_stack: EngineStack) -> None:
         assert not can_connect(gateway, store, port), f"gateway resolves and reaches {store}"
         assert not can_connect(gateway, address, port), f"gateway reaches {store} at {address}"
     # The control: the services, on both networks, do reach them.
-    users = engine_stack.container("users")
+    users = engine_stack.container("users-1")
     assert can_connect(users, "postgres", 5432)
 
 

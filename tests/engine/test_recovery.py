@@ -21,15 +21,18 @@ def test_a_stopped_service_is_reported_and_recovers_after_a_restart(
     engine_stack: EngineStack, outputs: dict[str, Any], gateway: requests.Session
 ) -> None:
     wait_for_gateway_health(gateway, outputs["health_url"])
-    users = engine_stack.container("users")
-    users.stop(timeout=10)
+    # Every replica: one alone stopped is not an outage (the gateway fails over).
+    replicas = [engine_stack.container(name) for name in ("users-1", "users-2")]
+    for replica in replicas:
+        replica.stop(timeout=10)
     try:
         status, body = gateway_health(gateway, outputs["health_url"])
         assert status == 503 and "users" in body["failing"], body
         products = gateway.get(outputs["service_urls"]["products"], timeout=10)
         assert products.status_code == 200, "one service down must not take the others"
     finally:
-        users.start()
+        for replica in replicas:
+            replica.start()
     wait_for_gateway_health(gateway, outputs["health_url"])
     listed = gateway.get(outputs["service_urls"]["users"], timeout=10)
     assert listed.status_code == 200, listed.text
@@ -38,7 +41,7 @@ def test_a_stopped_service_is_reported_and_recovers_after_a_restart(
 def test_a_crashed_service_is_restarted_by_its_policy_and_rejoins(
     engine_stack: EngineStack, outputs: dict[str, Any], gateway: requests.Session
 ) -> None:
-    orders = engine_stack.container("orders")
+    orders = engine_stack.container("orders-1")
     restarts_before = orders.attrs["RestartCount"]
     # SIGKILL from the host: a crash, not an operator's stop, so `unless-stopped` applies.
     os.kill(orders.attrs["State"]["Pid"], signal.SIGKILL)

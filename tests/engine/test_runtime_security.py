@@ -15,15 +15,16 @@ from tests.engine.stack import EngineStack
 
 pytestmark = pytest.mark.engine
 SERVICES = ("users", "products", "orders")
-STACK_CONTAINERS = ("postgres", "redis", *SERVICES, "gateway")
+SERVICE_REPLICAS = tuple(f"{service}-{n}" for service in SERVICES for n in (1, 2))
+STACK_CONTAINERS = ("postgres", "redis", *SERVICE_REPLICAS, "gateway")
 SERVICE_UID = "10001"
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("replica", SERVICE_REPLICAS)
 def test_service_processes_run_as_the_unprivileged_user(
-    engine_stack: EngineStack, service: str
+    engine_stack: EngineStack, replica: str
 ) -> None:
-    container = engine_stack.container(service)
+    container = engine_stack.container(replica)
     assert container.attrs["Config"]["User"] == f"{SERVICE_UID}:0"
     # Every process in the container, as the kernel sees it (not just what was configured).
     top = container.top(ps_args="-o pid,uid,comm")
@@ -53,7 +54,7 @@ def test_service_images_default_to_the_unprivileged_user_on_the_stack_base(
 def test_service_secret_files_are_not_writable_or_world_readable(
     engine_stack: EngineStack,
 ) -> None:
-    container = engine_stack.container("users")
+    container = engine_stack.container("users-1")
     secret_file = "/run/secrets/database-password"
     exit_code, output = run_in(container, "stat", "-c", "%a %u:%g", secret_file)
     assert (exit_code, output.strip()) == (0, "440 0:0")

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.engine
         ("postgres", ["postgres", "--version"], "(PostgreSQL) 15."),
         ("redis", ["redis-server", "--version"], "v=7."),
         ("gateway", ["nginx", "-v"], "nginx/1.22."),
-        ("users", ["python", "--version"], "Python 3.11."),
+        ("users-1", ["python", "--version"], "Python 3.11."),
     ],
 )
 def test_each_container_runs_the_pinned_release(

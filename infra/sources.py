@@ -48,8 +48,8 @@ class SourceTree:
         The servicekit base covers servicekit (its requirements and Dockerfile included); a service
         covers its own folder only, since a servicekit change reaches it as a new base image ID.
         Passed as a build arg and label, it makes "only this service changed" visible in the
-        declared inputs and in `pulumi preview`, although the services' shared `services/` context
-        hashes the sibling folders too.
+        declared inputs, in `pulumi preview` and in the image's revision label. Each image's build
+        context is that same folder (infra/images.py), so the provider's own context hash agrees.
         """
         root = self.services / folder
         if not root.is_dir():

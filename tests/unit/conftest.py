@@ -2,71 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.support.pulumi_program import (
-    ProgramRun,
-    RecordedResource,
-    RecordingMocks,
-    run_program,
-    unwrap_secrets,
-)
-
-REPOSITORY = Path(__file__).resolve().parents[2]
-# Mock secret values all start with this (tests/support/pulumi_program.py), so a scan can find them.
-MOCK_SECRET_MARKER = "mocksecret"
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One evaluation of the program: what it declared and what it exported."""
-
-    mocks: RecordingMocks
-    run: ProgramRun
-
-    @property
-    def outputs(self) -> dict[str, Any]:
-        return self.run.outputs
-
-    def resource(self, name: str) -> RecordedResource:
-        return self.mocks.named(name)
-
-    def of_type(self, resource_type: str) -> list[RecordedResource]:
-        return [r for r in self.mocks.of_type(resource_type) if r.custom]
-
-    def containers(self) -> dict[str, RecordedResource]:
-        return {r.name: r for r in self.of_type("docker:index/container:Container")}
-
-
-Evaluate = Callable[..., Evaluation]
-IMAGE = "docker:index/image:Image"
-
-
-class ContentAddressedMocks(RecordingMocks):
-    """A built image's ID follows from its build inputs, as an engine's does: a rebuilt base image
-    reaches the images built FROM it (the default fake depends on the resource name only)."""
-
-    def outputs_for(
-        self, resource_type: str, name: str, inputs: Mapping[str, Any]
-    ) -> dict[str, Any]:
-        if resource_type != IMAGE:
-            return super().outputs_for(resource_type, name, inputs)
-        recipe = json.dumps(unwrap_secrets(dict(inputs)), sort_keys=True, default=str)
-        return {"repoDigest": f"sha256:{hashlib.sha256(recipe.encode()).hexdigest()}"}
-
-
-def evaluate_program(config: Mapping[str, Any] | None = None, **options: Any) -> Evaluation:
-    mocks = ContentAddressedMocks()
-    run = run_program(mocks, config or {}, **options)
-    return Evaluation(mocks=mocks, run=run)
+from tests.support.evaluation import REPOSITORY, Evaluate, Evaluation, evaluate_program
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from stackplan.checkout import worktree
 from stackplan.diff import Action, plan
 from stackplan.evaluate import StackConfig, evaluate_tree
 from stackplan.model import Resource
-from tests.unit.conftest import REPOSITORY
+from tests.support.evaluation import REPOSITORY
 
 BEFORE_COMPONENTS = "b509f8d"
 VOLUME = "docker:index/volume:Volume"

@@ -9,7 +9,7 @@ import pytest
 
 from infra.config import DEFAULTS
 from infra.validation import ConfigError
-from tests.unit.conftest import REPOSITORY, Evaluate
+from tests.support.evaluation import REPOSITORY, Evaluate
 
 
 @pytest.mark.parametrize(

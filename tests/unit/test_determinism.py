@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from infra.sources import SourceTree
+from tests.support.evaluation import Evaluate, Evaluation
 from tests.support.pulumi_program import unwrap_secrets
-from tests.unit.conftest import Evaluate, Evaluation
 
 
 def declared_inputs(evaluation: Evaluation) -> dict[tuple[str, str], Any]:

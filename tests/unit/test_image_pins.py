@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from infra.config import DEFAULTS
-from tests.unit.conftest import REPOSITORY
+from tests.support.evaluation import REPOSITORY
 
 IMAGE_KEYS = ("postgresImage", "redisImage", "nginxImage", "pythonImage")
 

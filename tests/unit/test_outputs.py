@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.unit.conftest import Evaluate, Evaluation
+from tests.support.evaluation import Evaluate, Evaluation
 
 CONTRACT_KEYS = {
     "project",

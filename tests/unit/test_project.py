@@ -12,8 +12,8 @@ import pytest
 
 from stackplan.evaluate import evaluate_tree, read_stack_config
 from stackplan.model import Resource
+from tests.support.evaluation import REPOSITORY
 from tests.support.pulumi_program import RecordingMocks
-from tests.unit.conftest import REPOSITORY
 from tests.unit.test_outputs import CONTRACT_KEYS
 
 

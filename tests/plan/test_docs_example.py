@@ -10,8 +10,8 @@ import os
 from pathlib import Path
 
 from stackplan.render import Heading, render_markdown
-from tests.plan.conftest import REPOSITORY, Checkout
 from tests.plan.test_plan import set_config
+from tests.support.plan_checkout import REPOSITORY, Checkout
 
 EXAMPLE = REPOSITORY / "docs" / "plan-example.md"
 README = REPOSITORY / "README.md"

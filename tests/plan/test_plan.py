@@ -12,7 +12,7 @@ import pytest
 from scripts.plan import main
 from stackplan.diff import Action, Plan
 from stackplan.render import COMMENT_LIMIT, Heading, render_markdown
-from tests.plan.conftest import FAKE_SECRETS, FAKE_TLS, Checkout, every_format, git
+from tests.support.plan_checkout import FAKE_SECRETS, FAKE_TLS, Checkout, every_format, git
 
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/image:Image"
@@ -55,11 +55,12 @@ def test_edit_to_one_service_rebuilds_its_image_and_replaces_its_container_only(
 
     assert steps_of(plan) == {
         ("update", IMAGE, "products-image"),
-        ("replace", CONTAINER, "products"),
+        ("replace", CONTAINER, "products-1"),
+        ("replace", CONTAINER, "products-2"),
     }
-    container = next(step for step in plan.steps if step.type == CONTAINER)
-    assert container.delete_before_replace
-    assert "image" in container.replaced_by
+    for container in (step for step in plan.steps if step.type == CONTAINER):
+        assert container.delete_before_replace
+        assert "image" in container.replaced_by
     outputs = every_format(plan, heading)
     assert "products" in outputs["markdown"] and "delete before replace" in outputs["markdown"]
     assert_no_secret(outputs)
@@ -73,7 +74,7 @@ def test_servicekit_edit_reaches_every_service_through_the_base_image(checkout: 
     services = ("users", "products", "orders")
     assert steps_of(plan) == {("update", IMAGE, "servicekit-image")} | {
         ("update", IMAGE, f"{name}-image") for name in services
-    } | {("replace", CONTAINER, name) for name in services}
+    } | {("replace", CONTAINER, f"{name}-{n}") for name in services for n in (1, 2)}
 
 
 def test_memory_change_updates_exactly_the_affected_containers_in_place(
@@ -84,7 +85,9 @@ def test_memory_change_updates_exactly_the_affected_containers_in_place(
     plan, heading = checkout.plan()
 
     assert steps_of(plan) == {
-        ("update", CONTAINER, name) for name in ("users", "products", "orders")
+        ("update", CONTAINER, f"{name}-{n}")
+        for name in ("users", "products", "orders")
+        for n in (1, 2)
     }
     for step in plan.steps:
         (change,) = step.changes
@@ -155,7 +158,8 @@ def test_a_renamed_logical_resource_is_a_delete_and_a_create(checkout: Checkout)
     # Their containers take the new networks' names only once those exist: a real preview
     # shows them as replaced too.
     assert {name for action, kind, name in changed if kind == CONTAINER} == {
-        "postgres", "redis", "users", "products", "orders", "gateway"
+        "postgres", "redis", "gateway",
+        *(f"{name}-{n}" for name in ("users", "products", "orders") for n in (1, 2)),
     }  # fmt: skip
 
 

@@ -25,7 +25,7 @@ import pulumi
 from pulumi.runtime import rpc
 from pulumi.runtime.mocks import MockMonitor
 
-from stackplan.fakes import content_addressed_outputs
+from stackplan.fakes import content_addressed_outputs, unwrap_secrets
 from stackplan.model import (
     ROOT_STACK_TYPE,
     SECRET_KEY,
@@ -36,22 +36,12 @@ from stackplan.model import (
 )
 
 
-def plain(value: Any) -> Any:
-    """A recorded value without Pulumi's secret wrappers (what a fake output may depend on)."""
-    value = rpc.unwrap_rpc_secret(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
-
-
 class PlanMocks(pulumi.runtime.Mocks):
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
         inputs = dict(args.inputs)
-        outputs = content_addressed_outputs(args.typ, args.name, inputs, plain(inputs))
+        outputs = content_addressed_outputs(args.typ, args.name, inputs, unwrap_secrets(inputs))
         return f"{args.name}-id", inputs | outputs
 
     def call(
@@ -130,7 +120,7 @@ class CapturingMonitor(MockMonitor):
 
     def _conceal(self, value: Any) -> Any:
         if rpc.is_rpc_secret(value):
-            text = json.dumps(plain(value), sort_keys=True, default=str)
+            text = json.dumps(unwrap_secrets(value), sort_keys=True, default=str)
             digest = hashlib.sha256((self.salt + text).encode()).hexdigest()
             return {SECRET_KEY: digest}
         if isinstance(value, dict):

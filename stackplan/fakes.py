@@ -12,8 +12,20 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from pulumi.runtime import rpc
+
 IMAGE = "docker:index/image:Image"
 MOCK_SECRET_MARKER = "mocksecret"
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """A recorded input without Pulumi's secret wrappers, recursively (what a fake may read)."""
+    value = rpc.unwrap_rpc_secret(value)
+    if isinstance(value, dict):
+        return {key: unwrap_secrets(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(item) for item in value]
+    return value
 
 
 def _token(resource_type: str, name: str) -> str:

@@ -15,11 +15,11 @@ from typing import Any
 
 import pulumi
 
+from stackplan.fakes import unwrap_secrets
 from tests.engine import containers, docker_objects, generated
 from tests.engine.containers import ContainerSpec
 from tests.engine.engine import DockerEngine
 from tests.engine.inputs import ResourceInputs, UnsupportedInputError
-from tests.support.pulumi_program import unwrap_secrets
 
 Handler = Callable[[DockerEngine, ResourceInputs], tuple[str, dict[str, Any]]]
 SECRET_OUTPUTS = {

@@ -13,17 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stackplan.fakes import unwrap_secrets
 from tests.support.pulumi_program import (
     ProgramRun,
     RecordedResource,
     RecordingMocks,
     run_program,
-    unwrap_secrets,
 )
 
 REPOSITORY = Path(__file__).resolve().parents[2]
-# Mock secret values all start with this (tests/support/pulumi_program.py), so a scan can find them.
-MOCK_SECRET_MARKER = "mocksecret"
 
 
 @dataclass(frozen=True)

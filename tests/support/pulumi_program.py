@@ -34,7 +34,8 @@ preview=False) -> ProgramRun`
     Build `context` and `dockerfile` are absolute paths; the Dockerfile lies inside the context.
     Containers run `repoDigest` of their Image (the image ID for a local build).
 
-`unwrap_secrets(value)` strips Pulumi's secret wrappers recursively (a harness needs plain values);
+`stackplan.fakes.unwrap_secrets(value)` strips Pulumi's secret wrappers recursively (a harness
+needs plain values);
 `is_secret(value)` tells whether a recorded input value was passed as a secret.
 """
 
@@ -139,15 +140,6 @@ def run_program(
 
 def is_secret(value: Any) -> bool:
     return rpc.is_rpc_secret(value)
-
-
-def unwrap_secrets(value: Any) -> Any:
-    value = rpc.unwrap_rpc_secret(value)
-    if isinstance(value, dict):
-        return {key: unwrap_secrets(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [unwrap_secrets(item) for item in value]
-    return value
 
 
 def _full_key(key: str) -> str:

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from infra.sources import SourceTree
+from stackplan.fakes import unwrap_secrets
 from tests.support.evaluation import Evaluate, Evaluation
-from tests.support.pulumi_program import unwrap_secrets
 
 
 def declared_inputs(evaluation: Evaluation) -> dict[tuple[str, str], Any]:

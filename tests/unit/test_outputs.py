@@ -57,7 +57,7 @@ def test_connection_details_are_null_unless_published(default_evaluation: Evalua
 def test_postgres_password_is_the_application_role_password(
     default_evaluation: Evaluation,
 ) -> None:
-    from tests.support.pulumi_program import unwrap_secrets
+    from stackplan.fakes import unwrap_secrets
 
     uploads = unwrap_secrets(default_evaluation.resource("users-1").inputs["uploads"])
     files = {u["file"]: u["content"] for u in uploads}

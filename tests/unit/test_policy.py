@@ -23,7 +23,8 @@ from pulumi_policy import (
 
 from policy import microstack_policies as policies
 from stackplan.evaluate import read_stack_config
-from tests.support.pulumi_program import RecordingMocks, run_program, unwrap_secrets
+from stackplan.fakes import unwrap_secrets
+from tests.support.pulumi_program import RecordingMocks, run_program
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 OPTIONS = PolicyResourceOptions(False, [], None, [], PolicyCustomTimeouts(0, 0, 0), [])

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from stackplan.fakes import unwrap_secrets
 from tests.support.evaluation import Evaluation
-from tests.support.pulumi_program import unwrap_secrets
 
 PROVIDER_MODULES = {"docker": "pulumi_docker", "random": "pulumi_random", "tls": "pulumi_tls"}
 NESTED_ARGS = re.compile(r"ForwardRef\('(\w+Args)'\)")

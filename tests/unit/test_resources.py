@@ -7,8 +7,8 @@ from pathlib import Path
 
 from infra.sources import SourceTree
 from stackplan.evaluate import evaluate_tree, read_stack_config
+from stackplan.fakes import unwrap_secrets
 from tests.support.evaluation import REPOSITORY, Evaluate, Evaluation
-from tests.support.pulumi_program import unwrap_secrets
 
 SERVICES = ("users", "products", "orders")
 # serviceReplicas defaults to 2: each service runs as `<service>-1` and `<service>-2`.

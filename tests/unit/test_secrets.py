@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.support.evaluation import MOCK_SECRET_MARKER, Evaluate, Evaluation
-from tests.support.pulumi_program import is_secret, unwrap_secrets
+from stackplan.fakes import MOCK_SECRET_MARKER, unwrap_secrets
+from tests.support.evaluation import Evaluate, Evaluation
+from tests.support.pulumi_program import is_secret
 
 USER_KEY = "-----BEGIN PRIVATE KEY-----\nuser-supplied-key-material\n-----END PRIVATE KEY-----\n"
 USER_CERT = "-----BEGIN CERTIFICATE-----\nuser-supplied-certificate\n-----END CERTIFICATE-----\n"

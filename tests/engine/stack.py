@@ -7,7 +7,9 @@ the ledger recorded and then anything else labelled with the stack (a crashed ru
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,9 +132,12 @@ def up(
         tear_down(engine)
     mocks = EngineMocks(engine, previous)
     try:
-        run = run_program(
-            mocks, config, project=PROJECT, stack=stack, sources=root, monitor=mocks.monitor
-        )
+        # In the program's directory, as the CLI runs it: build contexts are relative to it
+        # (infra/images.py), so two copies of the repository declare the same inputs.
+        with contextlib.chdir(root / "infra"):
+            run = run_program(
+                mocks, config, project=PROJECT, stack=stack, sources=root, monitor=mocks.monitor
+            )
         mocks.close()
         mocks.finish()
         wait_for_health(engine, mocks)
@@ -159,6 +164,16 @@ def check_source(root: Path) -> Path:
             "program and builds from the other tree; apply a program change from its own checkout"
         )
     return root
+
+
+# Never part of a tree the program reads: state, caches and environments.
+NOT_COPIED = (".git", ".engine", ".devstack", "__pycache__", "*_cache", "venv", ".venv")
+
+
+def copy_repository(destination: Path) -> Path:
+    """This checkout as a tree `up(source=...)` accepts, to change (a service's code) and apply."""
+    shutil.copytree(REPOSITORY, destination, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    return destination
 
 
 def program_digest(root: Path) -> str:

@@ -67,10 +67,11 @@ class CapturingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type != ROOT_STACK_TYPE:
-            self.captured.append(self._capture(request, response.urn))
+            self.captured.append(self.capture(request, response.urn))
         return response
 
-    def _capture(self, request: Any, urn: str) -> Resource:
+    def capture(self, request: Any, urn: str) -> Resource:
+        """The registration as a `Resource` (also remembers its aliases for its children)."""
         aliases = self._alias_urns(request)
         self._aliases[urn] = aliases
         inputs = rpc.deserialize_properties(request.object)

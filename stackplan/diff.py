@@ -90,7 +90,7 @@ def plan(
     steps: list[Step] = []
     unchanged = 0
     for resource in new:
-        previous = _match(resource, old_by_urn, matched)
+        previous = previous_of(resource, old_by_urn, matched)
         if previous is None:
             steps.append(_create(resource))
             recreated[resource.urn] = resource.name
@@ -107,13 +107,29 @@ def plan(
     return Plan(steps=tuple(steps), unchanged=unchanged, notes=tuple(notes))
 
 
-def _match(
+def previous_of(
     resource: Resource, old_by_urn: Mapping[str, Resource], matched: set[str]
 ) -> Resource | None:
+    """The old resource that `resource` is: same URN, or an old URN among its aliases (the
+    engine's matching); one already matched to another resource is not matched twice."""
     for urn in (resource.urn, *resource.aliases):
         if urn in old_by_urn and urn not in matched:
             return old_by_urn[urn]
     return None
+
+
+def step_for(
+    previous: Resource | None, resource: Resource, *, rules: tuple[Rule, ...] = REPLACE_RULES
+) -> Step | None:
+    """The step one resource takes while it is applied; None when it is unchanged.
+
+    Unlike `plan`, every input is known here: an apply registers a resource only once the
+    resources its inputs come from are done, so a rebuilt image with the same ID changes nothing
+    downstream (a preview would show it as known after apply).
+    """
+    if previous is None:
+        return _create(resource)
+    return _compare(previous, resource, rules, recreated={})
 
 
 def _create(resource: Resource) -> Step:

@@ -23,6 +23,7 @@ from tests.support.https import gateway_session, write_ca_file
 
 TEARDOWN_MARKER = "engine_teardown"
 TIMINGS = pytest.StashKey[dict[str, float]]()
+REPORTS = pytest.StashKey[list[str]]()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -30,6 +31,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", f"{TEARDOWN_MARKER}: removes the session's engine stack, so it runs last"
     )
     config.stash[TIMINGS] = {}
+    config.stash[REPORTS] = []
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -43,6 +45,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if timings:
         measured = ", ".join(f"{step} {seconds:.0f}s" for step, seconds in timings.items())
         terminalreporter.write_line(f"engine harness timings: {measured}")
+    for line in config.stash.get(REPORTS, []):
+        terminalreporter.write_line(f"engine report: {line}")
 
 
 @pytest.fixture(scope="session")
@@ -51,6 +55,17 @@ def timed(pytestconfig: pytest.Config) -> Callable[[str, float], None]:
         pytestconfig.stash[TIMINGS][step] = time.monotonic() - started
 
     return record
+
+
+@pytest.fixture(scope="session")
+def report(pytestconfig: pytest.Config) -> Callable[[str], None]:
+    """A line for the end of the run (measurements a test reports without asserting them)."""
+
+    def add(line: str) -> None:
+        pytestconfig.stash[REPORTS].append(line)
+        print(line)
+
+    return add
 
 
 @pytest.fixture(scope="session")

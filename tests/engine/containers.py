@@ -289,6 +289,26 @@ def realize(engine: DockerEngine, spec: ContainerSpec) -> tuple[str, dict[str, A
     return container_id, container_outputs(engine, container_id)
 
 
+def update_resources(engine: DockerEngine, container_id: str, spec: ContainerSpec) -> None:
+    """An in-place update of the running container (`docker update`), as the provider's
+    resourceDockerContainerUpdate applies memory, swap, CPU shares and set, and the restart policy.
+
+    Docker refuses a memory limit above the swap limit already set, and a container created with
+    a memory limit alone got twice that as its swap limit: an undeclared swap limit is set to twice
+    the new memory, so the updated container is limited exactly as a newly created one would be.
+    """
+    memory = spec.host_config.get("mem_limit")
+    swap = spec.host_config.get("memswap_limit")
+    if memory is not None and swap is None:
+        swap = f"{2 * int(str(memory).removesuffix('m'))}m"
+    engine.client.api.update_container(
+        container_id,
+        mem_limit=memory,
+        memswap_limit=swap,
+        restart_policy=spec.host_config.get("restart_policy") or {"Name": "no"},
+    )
+
+
 def container_outputs(engine: DockerEngine, container_id: str) -> dict[str, Any]:
     attrs = engine.client.api.inspect_container(container_id)
     networks = attrs["NetworkSettings"]["Networks"] or {}

@@ -46,6 +46,18 @@ class Ledger:
             self._objects = [entry for entry in self._objects if entry != created]
             self._save()
 
+    def forget_where(
+        self, kind: Kind, *, object_id: str | None = None, name: str | None = None
+    ) -> None:
+        """Forget the objects of a kind with this id or this name (a day-two delete)."""
+        with self._lock:
+            self._objects = [
+                entry
+                for entry in self._objects
+                if entry.kind != kind or (entry.id != object_id and entry.name != name)
+            ]
+            self._save()
+
     def objects(self, kind: Kind) -> list[CreatedObject]:
         """Newest first: dependants go before what they depend on."""
         with self._lock:

@@ -8,12 +8,13 @@ the ledger recorded and then anything else labelled with the stack (a crashed ru
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import docker.errors
 import yaml
 
 from launchers.processes import write_secret
@@ -21,6 +22,9 @@ from tests.engine import containers
 from tests.engine.engine import DockerEngine
 from tests.engine.engine_mocks import EngineMocks
 from tests.engine.ledger import TEARDOWN_ORDER, CreatedObject, Ledger
+from tests.engine.memory import MemoryReport, memory_report
+from tests.engine.removal import REMOVERS, remove_container
+from tests.engine.steps import StackState, Summary
 from tests.support.pulumi_program import run_program
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -49,15 +53,33 @@ class StackFiles:
     def outputs(self) -> Path:
         return self.directory / "outputs.json"
 
+    @property
+    def state(self) -> Path:
+        """The last run's resources (tests/engine/steps.py); holds the generated secrets: 0600."""
+        return self.directory / "state.json"
+
 
 @dataclass
 class EngineStack:
-    """A stack realized on dockerd: its outputs document and what created it."""
+    """A stack realized on dockerd: its outputs document, what created it, and the steps the last
+    `up` took (`summary`)."""
 
     engine: DockerEngine
     mocks: EngineMocks
     outputs: dict[str, Any]
     files: StackFiles
+    summary: Summary
+    memory: MemoryReport
+
+    def apply(
+        self, config: Mapping[str, Any] | None = None, *, source: Path | None = None
+    ) -> Summary:
+        """`pulumi up` of `config` (default: the stack's file) and `source` (default: this
+        checkout) on this running stack; this object then describes the updated stack."""
+        updated = up(self.engine.stack, config, files=self.files, source=source)
+        self.engine, self.mocks, self.outputs = updated.engine, updated.mocks, updated.outputs
+        self.summary, self.memory = updated.summary, updated.memory
+        return updated.summary
 
     def container(self, logical: str) -> Any:
         return self.engine.client.containers.get(self.engine.scope.name(logical))
@@ -72,8 +94,9 @@ class EngineStack:
 
     def down(self, *, keep_data: bool = False) -> list[str]:
         self.mocks.close()
-        # The document holds the stack's passwords: it goes with the stack.
+        # The document and the state hold the stack's passwords: they go with the stack.
         self.files.outputs.unlink(missing_ok=True)
+        self.files.state.unlink(missing_ok=True)
         return tear_down(self.engine, keep_data=keep_data)
 
 
@@ -88,26 +111,76 @@ def up(
     config: Mapping[str, Any] | None = None,
     *,
     files: StackFiles | None = None,
+    source: Path | None = None,
     tear_down_on_failure: bool = True,
 ) -> EngineStack:
-    config = read_stack_config(REPOSITORY / f"Pulumi.{stack}.yaml") if config is None else config
+    """Bring the stack up, or apply the program to it when it is up already (as `pulumi up`).
+
+    `source` is a repository tree to build and upload from (a modified copy of this one); its
+    `Pulumi.<stack>.yaml` is the config unless `config` is given. The program itself (infra/) is
+    this checkout's: a tree whose infra/ differs is refused, since one process cannot import two.
+    A failed first `up` removes what it made (unless `tear_down_on_failure` is off); a failed
+    update leaves the stack as far as it got, like `pulumi up`, and the next `up` carries on.
+    """
+    root = check_source(source or REPOSITORY)
+    config = read_stack_config(root / f"Pulumi.{stack}.yaml") if config is None else config
     files = files or StackFiles.of(stack)
     engine = DockerEngine(PROJECT, stack, Ledger.load(files.ledger))
-    # A crashed earlier run may have left objects behind; names are fixed, so they would clash.
-    tear_down(engine)
-    mocks = EngineMocks(engine)
+    previous = StackState.load(files.state)
+    if previous is None:
+        # A crashed earlier run may have left objects behind; names are fixed, so they would clash.
+        tear_down(engine)
+    mocks = EngineMocks(engine, previous)
     try:
-        run = run_program(mocks, config, project=PROJECT, stack=stack, sources=REPOSITORY)
+        # In the program's directory, as the CLI runs it: build contexts are relative to it
+        # (infra/images.py), so two copies of the repository declare the same inputs.
+        with contextlib.chdir(root / "infra"):
+            run = run_program(
+                mocks, config, project=PROJECT, stack=stack, sources=root, monitor=mocks.monitor
+            )
         mocks.close()
+        mocks.finish()
         wait_for_health(engine, mocks)
     except BaseException:
         mocks.close()
-        if tear_down_on_failure:
+        if previous is None and tear_down_on_failure:
             tear_down(engine)
+        else:
+            mocks.day_two.state().save(files.state)
         raise
+    mocks.day_two.state().save(files.state)
     # The outputs document holds the passwords (as `--show-secrets` prints them): owner only.
     write_secret(files.outputs, run.document())
-    return EngineStack(engine, mocks, dict(run.outputs), files)
+    summary = mocks.day_two.summary()
+    return EngineStack(engine, mocks, dict(run.outputs), files, summary, memory_report(engine))
+
+
+def check_source(root: Path) -> Path:
+    """`root`, once its infra/ is known to be this checkout's program."""
+    root = root.resolve()
+    if root != REPOSITORY and program_digest(root) != program_digest(REPOSITORY):
+        raise ValueError(
+            f"{root}/infra differs from {REPOSITORY}/infra: the harness runs this checkout's "
+            "program and builds from the other tree; apply a program change from its own checkout"
+        )
+    return root
+
+
+# Never part of a tree the program reads: state, caches and environments.
+NOT_COPIED = (".git", ".engine", ".devstack", "__pycache__", "*_cache", "venv", ".venv")
+
+
+def copy_repository(destination: Path) -> Path:
+    """This checkout as a tree `up(source=...)` accepts, to change (a service's code) and apply."""
+    shutil.copytree(REPOSITORY, destination, ignore=shutil.ignore_patterns(*NOT_COPIED))
+    return destination
+
+
+def program_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    for path in sorted((root / "infra").rglob("*.py")):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def wait_for_health(engine: DockerEngine, mocks: EngineMocks) -> None:
@@ -161,37 +234,3 @@ def remaining(engine: DockerEngine, *, keep_data: bool = False) -> list[str]:
     kinds = [kind for kind in TEARDOWN_ORDER if not (keep_data and kind == "volume")]
     found = [created for kind in kinds for created in labelled(engine, kind)]
     return [f"{created.kind} {created.name}" for created in found]
-
-
-def remove_container(
-    engine: DockerEngine, created: CreatedObject, stop_timeout: int | None = None
-) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        container = engine.client.containers.get(created.id)
-        # A graceful stop first (PostgreSQL writes its shutdown checkpoint), like `pulumi destroy`;
-        # without a timeout Docker uses the container's declared `stop_timeout`.
-        container.stop(timeout=stop_timeout)
-        container.remove(v=True, force=True)
-
-
-def remove_network(engine: DockerEngine, created: CreatedObject) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        engine.client.networks.get(created.id).remove()
-
-
-def remove_volume(engine: DockerEngine, created: CreatedObject) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
-        engine.client.volumes.get(created.id).remove(force=True)
-
-
-def remove_image(engine: DockerEngine, created: CreatedObject) -> None:
-    with contextlib.suppress(docker.errors.ImageNotFound):
-        engine.client.images.remove(created.name, force=True)
-
-
-REMOVERS = {
-    "container": remove_container,
-    "network": remove_network,
-    "volume": remove_volume,
-    "image": remove_image,
-}

@@ -6,13 +6,14 @@ declared in one place (infra/) and only what happens to each resource differs.
 API
 ---
 `run_program(mocks, config=None, *, project="microstack", stack="dev", sources=None,
-preview=False) -> ProgramRun`
+preview=False, monitor=None) -> ProgramRun`
     Configures the Pulumi runtime with `mocks` and the given stack config, evaluates the program
     and waits for every resource registration and every output. `config` maps keys (with or
     without the `microstack:` prefix) to values; non-strings are converted the way the CLI passes
     them (booleans `true`/`false`, numbers as text, lists/dicts as JSON). `tlsCertificate` and
     `tlsPrivateKey` are passed as secret config. `sources` is a repository root (Path or
-    `infra.sources.SourceTree`) to build and upload from instead of this checkout. A ConfigError
+    `infra.sources.SourceTree`) to build and upload from instead of this checkout. `monitor`
+    replaces the stock mock monitor (the engine harness's records URNs and aliases). A ConfigError
     (invalid config) propagates unchanged.
 
 `ProgramRun.outputs`: the stack outputs document as plain Python values, exactly the keys
@@ -49,6 +50,7 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockMonitor
 
 from infra.config import load_settings
 from infra.program import declare_platform
@@ -114,8 +116,9 @@ def run_program(
     stack: str = "dev",
     sources: SourceTree | Path | None = None,
     preview: bool = False,
+    monitor: MockMonitor | None = None,
 ) -> ProgramRun:
-    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     values = {_full_key(key): _config_text(value) for key, value in (config or {}).items()}
     pulumi.runtime.set_all_config(
         values, secret_keys=[f"{NAMESPACE}:{key}" for key in SECRET_CONFIG_KEYS]

@@ -46,5 +46,6 @@ def worker_exit(server: Any, worker: Any) -> None:
     from servicekit.app import shutdown
 
     app = getattr(worker, "wsgi", None)
-    if app is not None and hasattr(app, "extensions"):
+    # Only a servicekit app has the pool and the client (the benchmark serves a bare Flask app too).
+    if app is not None and "servicekit.database" in getattr(app, "extensions", {}):
         shutdown(app)

@@ -61,8 +61,8 @@ def template_variables(settings: Settings, services: Sequence[str]) -> dict[str,
         "temp_dir": TEMP_DIRECTORY,
         "access_log": "/dev/stdout",
         "error_log": "/dev/stderr",
-        "rate_limit_per_second": 50,
-        "rate_limit_burst": 100,
+        "rate_limit_per_second": settings.gateway_rate_limit_per_second,
+        "rate_limit_burst": settings.gateway_rate_limit_burst,
         "client_max_body_size": "1m",
     }
 

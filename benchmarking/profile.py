@@ -15,26 +15,27 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-# Category -> substrings of a frame ("function (path:line)"); first match from the leaf wins.
+# Category -> source paths as py-spy prints them (relative to sys.path: "redis/client.py"), by
+# prefix; a sample goes to the first category its innermost matching frame belongs to.
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "Redis round trip (redis-py)": ("/redis/", "hiredis"),
-    "PostgreSQL (psycopg2)": ("psycopg2",),
+    "Redis round trip (redis-py)": ("redis/", "hiredis/"),
+    "PostgreSQL (psycopg2)": ("psycopg2/",),
     "log line (logging, JSON formatter)": (
-        "/logging/",
-        "pythonjsonlogger",
+        "logging/",
+        "pythonjsonlogger/",
         "servicekit/json_logging.py",
     ),
-    "JSON encode/decode": ("/json/", "orjson", "json_provider", "jsonify"),
-    "request validation (flask-openapi3, pydantic)": ("flask_openapi3", "pydantic"),
+    "JSON encode/decode": ("json/", "orjson/", "flask/json/"),
+    "request validation (flask-openapi3, pydantic)": ("flask_openapi3/", "pydantic/"),
     "gunicorn: parse request": (
         "gunicorn/http/message.py",
         "gunicorn/http/unreader.py",
         "gunicorn/http/parser.py",
         "gunicorn/http/body.py",
     ),
-    "gunicorn: write response": ("gunicorn/http/wsgi.py", "sendall", "gunicorn/util.py"),
-    "gunicorn: worker loop": ("gunicorn/workers/",),
-    "Flask/werkzeug request handling": ("/flask/", "/werkzeug/", "servicekit/"),
+    "gunicorn: write response": ("gunicorn/http/wsgi.py", "gunicorn/util.py"),
+    "gunicorn: worker loop": ("gunicorn/",),
+    "Flask/werkzeug request handling": ("flask/", "werkzeug/", "servicekit/", "product_service/"),
 }
 OTHER = "other"
 
@@ -85,7 +86,9 @@ def summarise(raw_profile: Path) -> dict[str, float]:
 
 def categorise(frames: list[str]) -> str:
     for frame in reversed(frames):  # raw stacks run from the root to the leaf
-        for name, markers in CATEGORIES.items():
-            if any(marker in frame for marker in markers):
+        # "function (path/to/file.py:123)"; the path may be absolute or relative to sys.path.
+        path = "/" + frame[frame.rfind("(") + 1 :]
+        for name, prefixes in CATEGORIES.items():
+            if any("/" + prefix in path for prefix in prefixes):
                 return name
     return OTHER

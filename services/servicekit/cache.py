@@ -49,6 +49,8 @@ import orjson
 import redis
 from flask import current_app
 from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from servicekit.settings import Settings
@@ -124,6 +126,10 @@ class Cache:
         self._lookup = self._client.register_script(_LOOKUP)
         self._item_lookup = self._client.register_script(_ITEM_LOOKUP)
         self._store_if_current = self._client.register_script(_STORE_IF_CURRENT)
+        # The read path's own connections, one per thread (see _run_lookup).
+        self._thread_state = threading.local()
+        self._lookup_connections: list[AbstractConnection] = []
+        self._lookup_connections_lock = threading.Lock()
 
     def after_fork(self) -> None:
         """In a new worker: a client of its own (sockets must not be shared across a fork)."""
@@ -139,7 +145,7 @@ class Cache:
             return _encode(load())
         key, version_key = f"{entity}:{item_id}", _version_key(entity, item_id)
         try:
-            found = self._item_lookup(keys=[key, version_key, *self._counters])
+            found = self._run_lookup(self._item_lookup, [key, version_key, *self._counters], [])
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
             return _encode(load())
@@ -176,7 +182,9 @@ class Cache:
             return _encode(load())
         generation_key = _generation_key(entity)
         try:
-            generation, cached = self._lookup(keys=[generation_key, *self._counters], args=[key])
+            generation, cached = self._run_lookup(
+                self._lookup, [generation_key, *self._counters], [key]
+            )
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
             return _encode(load())
@@ -259,7 +267,55 @@ class Cache:
         return True
 
     def close(self) -> None:
+        with self._lookup_connections_lock:
+            connections, self._lookup_connections = self._lookup_connections, []
+        for connection in connections:
+            connection.disconnect()
         self._client.close()
+
+    def _run_lookup(self, script: Any, keys: list[str], args: list[str]) -> Any:
+        """EVALSHA on this thread's own connection: the one command of every cached read.
+
+        redis-py's generic path (Redis.execute_command through the pool) spends more GIL time per
+        command than the rest of a cached read: a pool lock, a fork check and a poll() on every
+        checkout, argument filtering, metrics hooks (py-spy --gil on a worker under load). Reads
+        need none of it: each gthread thread keeps one connection, built with the client's own
+        settings (timeouts, password, no retries). Any error drops the connection, like the pool.
+        """
+        connection = getattr(self._thread_state, "connection", None)
+        if connection is None:
+            pool = self._client.connection_pool
+            connection = pool.connection_class(**pool.connection_kwargs)
+            with self._lookup_connections_lock:
+                self._lookup_connections.append(connection)
+            self._thread_state.connection = connection
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        state = self._thread_state
+        try:
+            result = self._send(connection, script, command)
+        except redis.ConnectionError:
+            if not getattr(state, "answered", False):
+                raise
+            # A connection left open across a Redis restart fails on first use; the pool would
+            # have found it dead at checkout. One fresh attempt, no more (a cache fails fast).
+            state.answered = False
+            result = self._send(connection, script, command)
+        state.answered = True
+        return result
+
+    def _send(self, connection: AbstractConnection, script: Any, command: tuple[Any, ...]) -> Any:
+        try:
+            connection.send_command(*command)
+            try:
+                return connection.read_response()
+            except NoScriptError:
+                # Redis restarted or its scripts were flushed: load it again, then retry.
+                self._client.script_load(script.script)
+                connection.send_command(*command)
+                return connection.read_response()
+        except BaseException:
+            connection.disconnect()
+            raise
 
     def _fill(
         self, guard_key: str, guard: bytes, key: str, ttl: int, load: Callable[[], JsonValue]

@@ -66,7 +66,7 @@ def post_fork(server: Any, worker: Any) -> None:
 
 def worker_exit(server: Any, worker: Any) -> None:
     """Close each worker's pool and Redis client on shutdown instead of dropping the sockets."""
-    app = getattr(worker, "wsgi", None)
+    app: Any = getattr(worker, "wsgi", None)
     if _is_servicekit_app(app):
         from servicekit.app import shutdown
 

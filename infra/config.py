@@ -59,6 +59,9 @@ OPTIONS: dict[str, Option] = {
     "gatewayBindAddress": Option("127.0.0.1", parse_ip_address),
     "gatewayHttpsPort": Option("8443", parse_port),
     "gatewayHttpPort": Option("8080", parse_port),
+    # nginx limit_req per client address: a sustained rate and the burst answered without delay.
+    "gatewayRateLimitPerSecond": Option("50", partial(parse_int, minimum=1, maximum=1_000_000)),
+    "gatewayRateLimitBurst": Option("100", partial(parse_int, minimum=0, maximum=1_000_000)),
     "postgresImage": Option("postgres:15.10-bookworm", parse_image_reference),
     "redisImage": Option("redis:7.4.1-bookworm", parse_image_reference),
     "nginxImage": Option("nginx:1.22.1", parse_image_reference),
@@ -91,6 +94,8 @@ class Settings:
     gateway_bind_address: str
     gateway_https_port: int
     gateway_http_port: int
+    gateway_rate_limit_per_second: int
+    gateway_rate_limit_burst: int
     postgres_image: str
     redis_image: str
     nginx_image: str

@@ -82,6 +82,8 @@ def template_variables(settings: Settings, services: Mapping[str, object]) -> Ga
         # The service's name: Docker's DNS answers it with every replica's address.
         upstreams={name: [f"{name}:{SERVICE_PORT}"] for name in services},
         files=CONTAINER_FILES,
+        rate_limit_per_second=settings.gateway_rate_limit_per_second,
+        rate_limit_burst=settings.gateway_rate_limit_burst,
     )
 
 

@@ -9,7 +9,7 @@ stack and the tests use this module without the Pulumi runtime.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import jinja2
 
@@ -57,6 +57,8 @@ class GatewayVariables:
     rate_limit_burst: int = RATE_LIMIT_BURST
     client_max_body_size: str = CLIENT_MAX_BODY_SIZE
     js_module_path: str = JS_MODULE_PATH
+    # Paths nginx answers itself with a fixed JSON body: only the benchmark's edge ceiling uses it.
+    static_bodies: Mapping[str, str] = field(default_factory=dict)
 
     def template_variables(self) -> dict[str, object]:
         return {
@@ -76,6 +78,7 @@ class GatewayVariables:
             "rate_limit_per_second": self.rate_limit_per_second,
             "rate_limit_burst": self.rate_limit_burst,
             "client_max_body_size": self.client_max_body_size,
+            "static_bodies": dict(self.static_bodies),
         }
 
 

@@ -11,8 +11,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.gateway_config import (
+    RATE_LIMIT_BURST,
+    RATE_LIMIT_PER_SECOND,
+    GatewayFiles,
+    GatewayVariables,
+    render_gateway_config,
+)
 from infra.gateway_config import TEMPLATE as TEMPLATE_PATH
-from infra.gateway_config import GatewayFiles, GatewayVariables, render_gateway_config
 from launchers.nginx import NginxServer
 from launchers.paths import REPOSITORY_ROOT
 from launchers.processes import LOOPBACK, free_port, write_secret
@@ -30,6 +36,10 @@ class Gateway:
     certificate: Certificate = field(repr=False)
     https_port: int = field(default_factory=free_port)
     http_port: int = field(default_factory=free_port)
+    rate_limit_per_second: int = RATE_LIMIT_PER_SECOND
+    rate_limit_burst: int = RATE_LIMIT_BURST
+    # Paths nginx answers itself (the benchmark's edge ceiling).
+    static_bodies: Mapping[str, str] = field(default_factory=dict)
     server: NginxServer | None = field(default=None, repr=False)
 
     @property
@@ -70,6 +80,9 @@ class Gateway:
             public_https_port=self.https_port,
             upstreams=self.upstreams,
             files=files,
+            rate_limit_per_second=self.rate_limit_per_second,
+            rate_limit_burst=self.rate_limit_burst,
+            static_bodies=self.static_bodies,
         )
 
     def start(self) -> Gateway:

@@ -75,6 +75,17 @@ def create_service_app(
     return app
 
 
+def after_fork(app: OpenAPI) -> None:
+    """In a new gunicorn worker (``post_fork``), before its first request: connections of its own.
+
+    With ``preload_app`` the app is built once in the master and the workers inherit it; a socket
+    must never be shared by two processes, so each worker gets its own Redis client here, and the
+    database pool (always built on first use) is checked to be still unbuilt.
+    """
+    app.extensions["servicekit.database"].after_fork()
+    app.extensions["servicekit.cache"].after_fork()
+
+
 def shutdown(app: OpenAPI) -> None:
     """Close the pool and the Redis client (gunicorn's worker_exit hook calls this)."""
     app.extensions["servicekit.database"].close()

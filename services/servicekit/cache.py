@@ -1,13 +1,24 @@
 """Redis cache-aside shared by the services; PostgreSQL stays the system of record.
 
 Keys (architecture.md): ``<entity>:<id>`` for items, ``<entity>:list:v<generation>:<query-hash>``
-for lists, where ``<entity>:list:generation`` is bumped after every commit that changes the entity.
+for lists, where ``<entity>:list:generation`` is bumped after every commit that changes the entity,
+and ``<entity>:<id>:version`` is bumped after every commit that changes that item.
 
-Why a fill is guarded by the generation: a reader that loaded a row just before a writer committed
-must not put the old row back after the writer deleted it. Writers delete the item keys and bump the
-generation in one MULTI after their commit; a reader only stores what it loaded if the
-generation is still the one it saw before loading. So a GET that follows a successful write
-never sees the old value.
+Why a fill is guarded: a reader that loaded a row just before a writer committed must not put the
+old row back after the writer deleted it. Writers delete the item keys and bump the versions and the
+generation in one MULTI after their commit; a reader only stores what it loaded if the item's
+version (a list: the generation) is still the one it saw before loading. So a GET that follows a
+successful write never sees the old value. Items are guarded per item, not by the entity's
+generation, so that a write to one product does not make concurrent fills of every other fail.
+
+Why a writer may refill (``refresh``): after its invalidation it reads the row again, as any reader
+would, and stores it under the same guard. It never writes the row it wrote itself: two writers'
+rows could land in the wrong order, while a fresh read after the invalidation is at least as new as
+both commits, and the guard drops it if yet another write came in between. Without the refill every
+write would cost the next read a miss.
+
+Cached documents are JSON bytes, served as they are stored (``item_json``, ``listing_json``): a hit
+neither decodes nor re-encodes them.
 
 Any RedisError means "no cache": reads and writes go to PostgreSQL and ``/health`` says degraded.
 
@@ -34,9 +45,12 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import orjson
 import redis
 from flask import current_app
 from redis.backoff import NoBackoff
+from redis.connection import AbstractConnection
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from servicekit.settings import Settings
@@ -56,7 +70,20 @@ if value then redis.call('INCR', KEYS[2]) else redis.call('INCR', KEYS[3]) end
 return {generation, value}
 """
 
-# KEYS: generation counter. ARGV: key, value, ttl seconds, generation seen before loading.
+# One round trip per item read: the document, or (a miss) the item's version to guard the fill.
+# KEYS: item key, item version, hits counter, misses counter.
+_ITEM_LOOKUP = """
+local value = redis.call('GET', KEYS[1])
+if value then
+  redis.call('INCR', KEYS[3])
+  return value
+end
+redis.call('INCR', KEYS[4])
+return {redis.call('GET', KEYS[2]) or '0'}
+"""
+
+# KEYS: the guard (an item's version or the list generation). ARGV: key, value, ttl seconds, the
+# guard's value seen before loading.
 _STORE_IF_CURRENT = """
 if (redis.call('GET', KEYS[1]) or '0') ~= ARGV[4] then return 0 end
 redis.call('SET', ARGV[1], ARGV[2], 'EX', ARGV[3])
@@ -65,13 +92,28 @@ return 1
 
 # A cache must fail fast: redis-py's default retries would hold a request for seconds.
 _SOCKET_TIMEOUT_SECONDS = 0.25
+# An item's version only has to outlive any fill that read it (statement timeout 5 s, plus socket
+# timeouts): an hour is ample, and idle items do not keep a key forever.
+_VERSION_TTL_SECONDS = 3600
 
 
 class Cache:
     def __init__(self, settings: Settings, client: redis.Redis | None = None) -> None:
+        self._settings = settings
         self._service = settings.service_name
         self._item_ttl = settings.cache_item_ttl_seconds
         self._list_ttl = settings.cache_list_ttl_seconds
+        self._counters = [self._counter_key("hits"), self._counter_key("misses")]
+        self._connect(client)
+        self._healthy = True
+        # Invalidations that failed: entity -> item ids (the list generation is bumped as well).
+        self._pending: dict[str, set[int]] = {}
+        self._replaying = False
+        self._replay_state = threading.Condition()
+
+    def _connect(self, client: redis.Redis | None = None) -> None:
+        """A client and its scripts. Nothing connects yet: the first command does."""
+        settings = self._settings
         self._client = client or redis.Redis(
             host=settings.redis_host,
             port=settings.redis_port,
@@ -82,23 +124,75 @@ class Cache:
             retry=Retry(NoBackoff(), retries=0),
         )
         self._lookup = self._client.register_script(_LOOKUP)
+        self._item_lookup = self._client.register_script(_ITEM_LOOKUP)
         self._store_if_current = self._client.register_script(_STORE_IF_CURRENT)
-        self._healthy = True
-        # Invalidations that failed: entity -> item ids (the list generation is bumped as well).
-        self._pending: dict[str, set[int]] = {}
-        self._replaying = False
-        self._replay_state = threading.Condition()
+        # The read path's own connections, one per thread (see _run_lookup).
+        self._thread_state = threading.local()
+        self._lookup_connections: list[AbstractConnection] = []
+        self._lookup_connections_lock = threading.Lock()
+
+    def after_fork(self) -> None:
+        """In a new worker: a client of its own (sockets must not be shared across a fork)."""
+        self._connect()
 
     def item(self, entity: str, item_id: int, load: Callable[[], JsonValue]) -> JsonValue:
-        return self._read_through(entity, f"{entity}:{item_id}", self._item_ttl, load)
+        value: JsonValue = orjson.loads(self.item_json(entity, item_id, load))
+        return value
+
+    def item_json(self, entity: str, item_id: int, load: Callable[[], JsonValue]) -> bytes:
+        """The item's JSON document: from Redis as stored, or loaded, stored and returned."""
+        if not self._replay_invalidations(wait=False):
+            return _encode(load())
+        key, version_key = f"{entity}:{item_id}", _version_key(entity, item_id)
+        try:
+            found = self._run_lookup(self._item_lookup, [key, version_key, *self._counters], [])
+        except redis.RedisError as error:
+            self._mark(healthy=False, error=error)
+            return _encode(load())
+        if isinstance(found, bytes):
+            return found
+        return self._fill(version_key, found[0], key, self._item_ttl, load)
+
+    def refresh(self, entity: str, item_id: int, load: Callable[[], JsonValue]) -> None:
+        """After a write's invalidation: read the item again and store it (module docstring)."""
+        if not self._replay_invalidations(wait=False):
+            return
+        version_key = _version_key(entity, item_id)
+        try:
+            version = self._client.get(version_key)
+        except redis.RedisError as error:
+            self._mark(healthy=False, error=error)
+            return
+        guard = version if isinstance(version, bytes) else b"0"
+        self._fill(version_key, guard, f"{entity}:{item_id}", self._item_ttl, load)
 
     def listing(
         self, entity: str, query: Mapping[str, Any], load: Callable[[], JsonValue]
     ) -> JsonValue:
+        value: JsonValue = orjson.loads(self.listing_json(entity, query, load))
+        return value
+
+    def listing_json(
+        self, entity: str, query: Mapping[str, Any], load: Callable[[], JsonValue]
+    ) -> bytes:
         canonical = json.dumps(query, sort_keys=True, separators=(",", ":"), default=str)
         query_hash = hashlib.sha256(canonical.encode()).hexdigest()[:32]
         key = f"{entity}:list:v{GENERATION}:{query_hash}"
-        return self._read_through(entity, key, self._list_ttl, load)
+        if not self._replay_invalidations(wait=False):
+            return _encode(load())
+        generation_key = _generation_key(entity)
+        try:
+            generation, cached = self._run_lookup(
+                self._lookup, [generation_key, *self._counters], [key]
+            )
+        except redis.RedisError as error:
+            self._mark(healthy=False, error=error)
+            return _encode(load())
+        if cached is not None:
+            found: bytes = cached
+            return found
+        key = key.replace(GENERATION, generation.decode())
+        return self._fill(generation_key, generation, key, self._list_ttl, load)
 
     def invalidate(self, entity: str, *item_ids: int) -> None:
         """Call after the commit: drop the entity's items and retire every cached list.
@@ -147,6 +241,9 @@ class Cache:
             for entity, item_ids in batch.items():
                 if item_ids:
                     pipeline.delete(*(f"{entity}:{item_id}" for item_id in sorted(item_ids)))
+                for item_id in sorted(item_ids):
+                    pipeline.incr(_version_key(entity, item_id))
+                    pipeline.expire(_version_key(entity, item_id), _VERSION_TTL_SECONDS)
                 pipeline.incr(_generation_key(entity))
             pipeline.execute()
 
@@ -170,41 +267,68 @@ class Cache:
         return True
 
     def close(self) -> None:
+        with self._lookup_connections_lock:
+            connections, self._lookup_connections = self._lookup_connections, []
+        for connection in connections:
+            connection.disconnect()
         self._client.close()
 
-    def _read_through(
-        self, entity: str, key: str, ttl: int, load: Callable[[], JsonValue]
-    ) -> JsonValue:
-        if not self._replay_invalidations(wait=False):
-            return load()
-        generation_key = _generation_key(entity)
-        try:
-            counters = [self._counter_key("hits"), self._counter_key("misses")]
-            generation, cached = self._lookup(keys=[generation_key, *counters], args=[key])
-        except redis.RedisError as error:
-            self._mark(healthy=False, error=error)
-            return load()
-        if cached is not None:
-            value: JsonValue = json.loads(cached)
-            return value
-        value = load()
-        self._store(
-            generation_key, key.replace(GENERATION, generation.decode()), value, ttl, generation
-        )
-        return value
+    def _run_lookup(self, script: Any, keys: list[str], args: list[str]) -> Any:
+        """EVALSHA on this thread's own connection: the one command of every cached read.
 
-    def _store(
-        self, generation_key: str, key: str, value: JsonValue, ttl: int, generation: bytes
-    ) -> None:
+        redis-py's generic path (Redis.execute_command through the pool) spends more GIL time per
+        command than the rest of a cached read: a pool lock, a fork check and a poll() on every
+        checkout, argument filtering, metrics hooks (py-spy --gil on a worker under load). Reads
+        need none of it: each gthread thread keeps one connection, built with the client's own
+        settings (timeouts, password, no retries). Any error drops the connection, like the pool.
+        """
+        connection = getattr(self._thread_state, "connection", None)
+        if connection is None:
+            pool = self._client.connection_pool
+            connection = pool.connection_class(**pool.connection_kwargs)
+            with self._lookup_connections_lock:
+                self._lookup_connections.append(connection)
+            self._thread_state.connection = connection
+        command = ("EVALSHA", script.sha, len(keys), *keys, *args)
+        state = self._thread_state
+        try:
+            result = self._send(connection, script, command)
+        except redis.ConnectionError:
+            if not getattr(state, "answered", False):
+                raise
+            # A connection left open across a Redis restart fails on first use; the pool would
+            # have found it dead at checkout. One fresh attempt, no more (a cache fails fast).
+            state.answered = False
+            result = self._send(connection, script, command)
+        state.answered = True
+        return result
+
+    def _send(self, connection: AbstractConnection, script: Any, command: tuple[Any, ...]) -> Any:
+        try:
+            connection.send_command(*command)
+            try:
+                return connection.read_response()
+            except NoScriptError:
+                # Redis restarted or its scripts were flushed: load it again, then retry.
+                self._client.script_load(script.script)
+                connection.send_command(*command)
+                return connection.read_response()
+        except BaseException:
+            connection.disconnect()
+            raise
+
+    def _fill(
+        self, guard_key: str, guard: bytes, key: str, ttl: int, load: Callable[[], JsonValue]
+    ) -> bytes:
+        """Load, then store only if ``guard_key`` still holds ``guard`` (seen before loading)."""
+        payload = _encode(load())
         # Up to 10% jitter so that entries filled together do not all expire together.
         ttl_with_jitter = ttl + random.randint(0, max(1, ttl // 10))
-        payload = json.dumps(value, separators=(",", ":"))
         try:
-            self._store_if_current(
-                keys=[generation_key], args=[key, payload, ttl_with_jitter, generation]
-            )
+            self._store_if_current(keys=[guard_key], args=[key, payload, ttl_with_jitter, guard])
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
+        return payload
 
     def _counter_key(self, kind: str) -> str:
         return f"stats:{self._service}:cache:{kind}"
@@ -221,6 +345,14 @@ class Cache:
 
 def _generation_key(entity: str) -> str:
     return f"{entity}:list:generation"
+
+
+def _version_key(entity: str, item_id: int) -> str:
+    return f"{entity}:{item_id}:version"
+
+
+def _encode(value: JsonValue) -> bytes:
+    return orjson.dumps(value)
 
 
 def current_cache() -> Cache:

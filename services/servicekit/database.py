@@ -72,6 +72,13 @@ class Database:
                 self._pool.minconn = size
             return self._pool
 
+    def after_fork(self) -> None:
+        """In a new worker process: nothing may have connected in the parent (app.after_fork)."""
+        if self._pool is not None:
+            # Closing it here would close the parent's connections too (libpq sends Terminate).
+            raise RuntimeError("the database pool was built before the fork")
+        self._lock = threading.Lock()
+
     def acquire(self) -> Connection:
         """A live connection: pooled ones are pinged, since PostgreSQL may have restarted."""
         pool = self._get_pool()

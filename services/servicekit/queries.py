@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Response
 from pydantic import BaseModel
 
 from servicekit.cache import current_cache
@@ -27,14 +28,21 @@ class EntityTable:
     columns: str
     model: type[BaseModel]
 
-    def cached_item(self, item_id: int) -> dict[str, Any]:
-        return current_cache().item(self.entity, item_id, lambda: self.load_item(item_id))
+    def cached_item(self, item_id: int) -> Response:
+        """The item's JSON as the cache holds it: a hit is sent without decoding it."""
+        document = current_cache().item_json(self.entity, item_id, lambda: self.load_item(item_id))
+        return json_response(document)
 
-    def cached_page(self, query: PageQuery, where: str = "") -> dict[str, Any]:
+    def cached_page(self, query: PageQuery, where: str = "") -> Response:
         """``where`` refers to the query's filters as ``%(name)s`` (``PageQuery.filters``)."""
-        return current_cache().listing(
+        document = current_cache().listing_json(
             self.entity, query.model_dump(mode="json"), lambda: self.load_page(query, where)
         )
+        return json_response(document)
+
+    def refresh_cached_item(self, item_id: int) -> None:
+        """Call after a write's invalidation, so the next read is a hit (cache.py: ``refresh``)."""
+        current_cache().refresh(self.entity, item_id, lambda: self.load_item(item_id))
 
     def load_item(self, item_id: int) -> dict[str, Any]:
         with transaction() as cursor:
@@ -68,3 +76,7 @@ class EntityTable:
         return NotFound(
             f"{self.entity} {item_id} not found", {"entity": self.entity, "id": item_id}
         )
+
+
+def json_response(document: bytes) -> Response:
+    return Response(document, mimetype="application/json")

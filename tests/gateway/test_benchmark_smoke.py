@@ -1,69 +1,84 @@
-"""scripts/benchmark.py: the report's shape and its correctness line, never its timings."""
+"""scripts/benchmark.py end to end with tiny counts: the report's shape and its correctness checks,
+never its timings."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from benchmarking.cases import CASES, Options
+from benchmarking.load import percentile_ms, wrk_available
+from benchmarking.stack import edge_body
+from launchers.processes import MissingBinaryError
 from launchers.stack import check_prerequisites
-from scripts.benchmark import QUICK, Options, main, parse_options, percentile_ms
-from tests.support.binaries import binaries_required
-
-CASE_PREFIXES = (
-    "products item, cache warm",
-    "products item, cache unavailable",
-    "products list, cache warm",
-    "products list, cache unavailable",
-    "direct to service, keep-alive",
-    "gateway https, keep-alive",
-    "gateway https, new connection",
-    "orders POST",
-)
+from scripts.benchmark import QUICK, main, parse_command
+from tests.support.binaries import binaries_required, missing_binary
 
 
 def test_percentile_is_nearest_rank_in_milliseconds() -> None:
     latencies = [n / 1000 for n in range(1, 101)]  # 1 ms .. 100 ms
     assert percentile_ms(latencies, 50) == 50.0
-    assert percentile_ms(latencies, 95) == 95.0
+    assert percentile_ms(latencies, 90) == 90.0
     assert percentile_ms(latencies, 99) == 99.0
     assert percentile_ms([0.004], 99) == 4.0
     assert percentile_ms([], 50) is None
 
 
 def test_quick_sets_tiny_counts_and_explicit_flags_win() -> None:
-    options = parse_options(["--quick", "--requests", "7", "--json"])
-    assert options.requests == 7
-    assert options.threads == QUICK["threads"]
-    assert options.orders == QUICK["orders"]
-    assert options.json_only is True
-    assert parse_options([]) == Options()
+    command = parse_command(["--quick", "--rounds", "2", "--json", "--client", "python"])
+    assert command.options.rounds == 2
+    assert command.options.seconds == QUICK["seconds"]
+    assert command.options.orders == QUICK["orders"]
+    assert command.options.client == "python"
+    assert command.json_only is True
+    assert parse_command([]).options == Options()
 
 
 def test_nonpositive_counts_are_refused() -> None:
     with pytest.raises(SystemExit):
-        parse_options(["--threads", "0"])
+        parse_command(["--connections", "0"])
 
 
-def test_quick_run_prints_one_json_report_with_every_case(
-    capsys: pytest.CaptureFixture[str],
+def test_edge_body_keeps_the_size_when_nginx_cannot_quote_it() -> None:
+    plain = '{"name":"Desk lamp"}'
+    assert edge_body(plain) == plain
+    awkward = '{"name":"it\'s $5"}'
+    assert len(edge_body(awkward)) == len(awkward)
+    assert not any(character in edge_body(awkward) for character in "$\\'")
+
+
+@pytest.mark.parametrize("client", ["wrk", "python"])
+def test_quick_run_writes_every_case_ratio_and_figure(
+    client: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with binaries_required():
         check_prerequisites()
-    assert main(["--quick", "--json"]) == 0
+    if client == "wrk" and not wrk_available():
+        missing_binary(MissingBinaryError("wrk", "apt-get install wrk"))
+    assert main(["--quick", "--json", "--client", client, "--output-dir", str(tmp_path)]) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1, "--json prints the JSON line only"
     report = json.loads(lines[0])
-    names = [case["case"] for case in report["cases"]]
-    assert [any(n.startswith(p) for n in names) for p in CASE_PREFIXES] == [True] * 8
+    assert json.loads((tmp_path / "benchmark.json").read_text()) == report
+    assert (tmp_path / "benchmark.png").read_bytes().startswith(b"\x89PNG")
+    assert report["settings"]["client"] == client
+    assert [case["case"] for case in report["cases"]] == [case.key for case in CASES]
     for case in report["cases"]:
-        assert sum(case["statuses"].values()) == case["requests"]
-        assert case["errors"] == 0 and case["truncated"] is False
-        assert case["p50_ms"] <= case["p95_ms"] <= case["p99_ms"]
-    assert {case["requests"] for case in report["cases"][:4]} == {QUICK["requests"]}
+        assert case["requests"] > 0 and case["errors"] == 0, case
+        assert case["p50_ms"] <= case["p90_ms"] <= case["p99_ms"]
     assert all(value is not None for value in report["ratios"].values())
-    assert report["cache_counters_during_warm_runs"]["misses"] == 0
+    assert report["cached_cases_misses"] == 0
+    mix = report["mix"]
+    assert mix["hits"] > 0 and 0 < mix["hit_ratio"] <= 1
+    assert mix["read_your_writes"]["ok"] is True
+    assert report["cases"][-1]["writes"] > 0
+    memory = report["memory_pss_mb"]
+    assert set(memory) >= {"users", "products", "orders", "framework ceiling"}
+    assert all(megabytes and megabytes > 0 for megabytes in memory.values())
+    assert {row["target"] for row in report["targets"]} >= {"mix hit ratio >= 95 %"}
     orders = report["orders"]
     assert orders["created"] == QUICK["stock"] == orders["orders_in_database"]
     assert orders["refused_409"] == QUICK["orders"] - QUICK["stock"]

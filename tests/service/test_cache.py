@@ -92,14 +92,19 @@ def test_lists_are_cached_per_generation_and_query(
     assert counters(products) == {"hits": 1, "misses": 2}
 
 
-def test_a_write_retires_lists_and_the_item(
+def test_a_write_retires_lists_and_refills_the_item_with_the_committed_row(
     products: FlaskClient, cache_store: redis.Redis
 ) -> None:
     products.get("/api/v1/products")
     products.get("/api/v1/products/8")
     products.patch("/api/v1/products/8/stock", json={"stock": 9})
     assert cache_store.get("product:list:generation") == b"1"
-    assert cache_store.get("product:8") is None
+    # The stale item is gone: the writer read the row again after its invalidation and stored it,
+    # so the next read is a hit on the new row rather than a miss.
+    assert json.loads(cache_store.get("product:8"))["stock"] == 9
+    before = counters(products)
+    assert products.get("/api/v1/products/8").get_json()["stock"] == 9
+    assert counters(products)["hits"] == before["hits"] + 1
     listed = products.get("/api/v1/products").get_json()["items"]
     assert next(item for item in listed if item["id"] == 8)["stock"] == 9
     assert list_keys(cache_store, "product")[-1].startswith("product:list:v1:")
@@ -168,6 +173,38 @@ def test_a_fill_that_raced_a_write_is_not_stored(
     assert cache_store.get("product:8") is None
     assert cache.item("product", 8, lambda: {"id": 8, "stock": 4}) == {"id": 8, "stock": 4}
     assert json.loads(cache_store.get("product:8")) == {"id": 8, "stock": 4}
+    cache.close()
+
+
+def test_a_refill_that_raced_another_write_is_not_stored(
+    make_settings: Callable[..., Any], cache_store: redis.Redis
+) -> None:
+    """A writer's refill reads the row, then a second writer commits: the refill is dropped."""
+    cache = Cache(make_settings("products"))
+
+    def load_then_lose_the_race() -> dict[str, Any]:
+        cache.invalidate("product", 8)  # the second writer, after its commit
+        return {"id": 8, "stock": 5}
+
+    cache.refresh("product", 8, load_then_lose_the_race)
+    assert cache_store.get("product:8") is None
+    cache.refresh("product", 8, lambda: {"id": 8, "stock": 4})
+    assert json.loads(cache_store.get("product:8")) == {"id": 8, "stock": 4}
+    cache.close()
+
+
+def test_a_write_to_one_item_does_not_drop_a_concurrent_fill_of_another(
+    make_settings: Callable[..., Any], cache_store: redis.Redis
+) -> None:
+    """Fills are guarded per item: another product's write leaves this fill standing."""
+    cache = Cache(make_settings("products"))
+
+    def load_while_another_item_changes() -> dict[str, Any]:
+        cache.invalidate("product", 9)
+        return {"id": 8, "stock": 5}
+
+    cache.item("product", 8, load_while_another_item_changes)
+    assert json.loads(cache_store.get("product:8")) == {"id": 8, "stock": 5}
     cache.close()
 
 

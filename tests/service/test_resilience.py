@@ -11,10 +11,13 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 from flask.testing import FlaskClient
+from product_service import create_app
+from servicekit.app import after_fork, shutdown
 
 from launchers.database import bootstrap_application_database
 from launchers.gunicorn import GunicornServer
@@ -203,3 +206,19 @@ def test_health_is_503_within_the_deadline_when_the_database_never_answers(
         assert (status, body["checks"]) == (503, {"database": "unavailable", "cache": "ok"})
     # Four concurrent checks share one attempt: a hung database does not pile up connections.
     assert connections_received(silent_database) == 1
+
+
+def test_a_worker_gets_its_own_connections_after_the_fork(
+    make_settings: Callable[..., Any],
+) -> None:
+    """With preload_app the workers inherit the master's app: nothing connected may cross."""
+    app = create_app(make_settings("products"))
+    cache = app.extensions["servicekit.cache"]
+    inherited = cache._client
+    after_fork(app)
+    assert cache._client is not inherited
+    with app.test_client() as client:
+        assert client.get("/api/v1/products/1").status_code == 200
+    with pytest.raises(RuntimeError, match="before the fork"):
+        after_fork(app)  # the pool now exists: a fork from here would share its connections
+    shutdown(app)

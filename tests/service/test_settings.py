@@ -76,7 +76,9 @@ def test_gunicorn_config_reads_port_workers_threads(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("GUNICORN_THREADS", "6")
     config = importlib.reload(gunicorn_config)
     assert (config.bind, config.workers, config.threads) == ("0.0.0.0:8123", 3, 6)
-    assert (config.worker_class, config.preload_app) == ("gthread", False)
+    # Preloaded, so the workers share the app's pages; connections are made after the fork.
+    assert (config.worker_class, config.preload_app) == ("gthread", True)
+    assert callable(config.post_fork) and callable(config.when_ready)
     assert config.control_socket_disable is True
     assert config.graceful_timeout > 0
     monkeypatch.setenv("GUNICORN_WORKERS", "many")

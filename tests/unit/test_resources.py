@@ -318,3 +318,20 @@ def test_replicas_are_replaced_one_at_a_time() -> None:
         assert {containers["postgres"].urn, containers["redis"].urn} <= set(first.dependencies)
         assert first.urn in second.dependencies
         assert second.urn not in first.dependencies
+
+
+def test_gateway_rate_limit_comes_from_config_and_defaults_to_50_and_100(
+    evaluate: Evaluate, default_evaluation: Evaluation
+) -> None:
+    def gateway_config(evaluation: Evaluation) -> str:
+        uploads = unwrap_secrets(evaluation.resource("gateway").inputs["uploads"])
+        return next(u["content"] for u in uploads if u["file"] == "/etc/nginx/gateway.conf")
+
+    default = gateway_config(default_evaluation)
+    assert "zone=per_client:10m rate=50r/s;" in default
+    assert "limit_req zone=per_client burst=100 nodelay;" in default
+    raised = gateway_config(
+        evaluate({"gatewayRateLimitPerSecond": 500, "gatewayRateLimitBurst": 0})
+    )
+    assert "zone=per_client:10m rate=500r/s;" in raised
+    assert "limit_req zone=per_client burst=0 nodelay;" in raised

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Response
 from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
 from servicekit.database import one_row, transaction
@@ -29,7 +30,7 @@ products_api = api_blueprint("products", __name__, url_prefix="/api/v1/products"
 
 
 @products_api.get("", responses={200: ProductList})
-def list_products(query: ProductQuery) -> dict[str, Any]:
+def list_products(query: ProductQuery) -> Response:
     # psycopg2 sends literals, so the planner folds `NULL IS NULL` away and can use the index.
     return PRODUCTS.cached_page(
         query, where="WHERE (%(category)s::text IS NULL OR category = %(category)s)"
@@ -37,7 +38,7 @@ def list_products(query: ProductQuery) -> dict[str, Any]:
 
 
 @products_api.get("/<product_id>", responses={200: Product})
-def get_product(path: ProductPath) -> dict[str, Any]:
+def get_product(path: ProductPath) -> Response:
     return PRODUCTS.cached_item(path.product_id)
 
 
@@ -52,6 +53,7 @@ def create_product(body: CreateProduct) -> tuple[dict[str, Any], int, dict[str, 
 def change_stock(path: ProductPath, body: StockChange) -> dict[str, Any]:
     product = update_stock(path.product_id, body)
     current_cache().invalidate(PRODUCTS.entity, path.product_id)
+    PRODUCTS.refresh_cached_item(path.product_id)
     return product
 
 

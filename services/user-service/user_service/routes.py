@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import psycopg2.errors
+from flask import Response
 from servicekit.api import api_blueprint
 from servicekit.cache import current_cache
 from servicekit.database import one_row, transaction
@@ -22,12 +23,12 @@ _UNIQUE_FIELDS = {"users_username_key": "username", "users_email_key": "email"}
 
 
 @users_api.get("", responses={200: UserList})
-def list_users(query: PageQuery) -> dict[str, Any]:
+def list_users(query: PageQuery) -> Response:
     return USERS.cached_page(query)
 
 
 @users_api.get("/<user_id>", responses={200: User})
-def get_user(path: UserPath) -> dict[str, Any]:
+def get_user(path: UserPath) -> Response:
     return USERS.cached_item(path.user_id)
 
 

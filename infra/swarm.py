@@ -131,8 +131,9 @@ def declare_service(
                 stop_grace_period=f"{args.stop_seconds}s",
             ),
             networks_advanceds=[
+                # By ID: the provider deprecates `name` here.
                 docker.ServiceTaskSpecNetworksAdvancedArgs(
-                    name=attachment.network.name, aliases=list(attachment.aliases)
+                    id=attachment.network.id, aliases=list(attachment.aliases)
                 )
                 for attachment in args.networks
             ],

@@ -24,12 +24,23 @@ from infra.validation import (
     parse_image_reference,
     parse_int,
     parse_ip_address,
+    parse_keyword,
     parse_optional_int,
     parse_origins,
     parse_port,
     parse_positive_int,
+    parse_registry,
     require_distinct_ports,
 )
+
+# Where the platform runs: today's containers on one engine, or services on a Docker Swarm
+# (docs/architecture.md, "Targets").
+CONTAINERS = "containers"
+SWARM = "swarm"
+TARGETS = (CONTAINERS, SWARM)
+# How a Swarm service name resolves: one virtual IP that Swarm balances (IPVS), or every task's
+# address, which the gateway balances and watches itself (needed where the kernel has no IPVS).
+ENDPOINT_MODES = ("vip", "dnsrr")
 
 # Replicas per service: each its own container. Two keep a service up while one is replaced or
 # restarts; sixteen is far past what one Docker engine gains from.
@@ -56,6 +67,10 @@ class Option:
 # 3.11), since no registry is reachable there; test_image_pins.py keeps the two in step. The nginx
 # image ships the njs module the gateway needs.
 OPTIONS: dict[str, Option] = {
+    "target": Option(CONTAINERS, partial(parse_keyword, choices=TARGETS)),
+    "swarmEndpointMode": Option("vip", partial(parse_keyword, choices=ENDPOINT_MODES)),
+    # Empty: images are built on, and run from, the one engine Pulumi talks to.
+    "imageRegistry": Option("", parse_registry),
     "gatewayBindAddress": Option("127.0.0.1", parse_ip_address),
     "gatewayHttpsPort": Option("8443", parse_port),
     "gatewayHttpPort": Option("8080", parse_port),
@@ -91,6 +106,9 @@ DEFAULTS: dict[str, str] = {key: option.default for key, option in OPTIONS.items
 
 @dataclass(frozen=True)
 class Settings:
+    target: str
+    swarm_endpoint_mode: str
+    image_registry: str | None
     gateway_bind_address: str
     gateway_https_port: int
     gateway_http_port: int
@@ -121,6 +139,10 @@ class Settings:
     # User-supplied gateway certificate and key (PEM), as secrets; both None means "self-signed".
     tls_certificate: pulumi.Output[str] | None
     tls_private_key: pulumi.Output[str] | None
+
+    @property
+    def swarm(self) -> bool:
+        return self.target == SWARM
 
     def replicas(self, service: str) -> int:
         """How many containers run `service`: its own override, else serviceReplicas."""
@@ -156,6 +178,7 @@ def load_settings(config: pulumi.Config | None = None) -> Settings:
         tls_private_key=_pem_secret(config, "tlsPrivateKey", "PRIVATE KEY"),
     )
     _check_published_ports(settings)
+    _check_target(settings)
     if (settings.tls_certificate is None) != (settings.tls_private_key is None):
         missing = "tlsPrivateKey" if settings.tls_private_key is None else "tlsCertificate"
         raise ConfigError(
@@ -196,3 +219,23 @@ def _check_published_ports(settings: Settings) -> None:
     if settings.publish_redis:
         ports["redisHostPort"] = settings.redis_host_port
     require_distinct_ports(ports)
+
+
+def _check_target(settings: Settings) -> None:
+    if settings.swarm:
+        # A Swarm port has no host address (the Engine API's PortConfig): a host-mode port listens
+        # on every address of its node. Asking for 0.0.0.0 (or ::) says so instead of pretending
+        # that 127.0.0.1 still holds.
+        if not ipaddress.ip_address(settings.gateway_bind_address).is_unspecified:
+            raise ConfigError(
+                "gatewayBindAddress",
+                "0.0.0.0 or :: with microstack:target swarm (Swarm publishes a port on every "
+                "address of its node)",
+                settings.gateway_bind_address,
+            )
+    elif settings.image_registry is not None:
+        raise ConfigError(
+            "imageRegistry",
+            "no registry with microstack:target containers (its images never leave the engine)",
+            settings.image_registry,
+        )

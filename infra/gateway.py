@@ -8,13 +8,13 @@ are self-signed here unless the user brings their own (infra/tls.py).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-import pulumi_docker as docker
 
-from infra import containers
+from infra import containers, swarm, workloads
 from infra.config import Settings
 from infra.gateway_config import (
     TEMPLATE,
@@ -27,6 +27,7 @@ from infra.naming import StackScope
 from infra.network import Networks
 from infra.service import PORT as SERVICE_PORT
 from infra.sources import SourceTree
+from infra.swarm import SwarmOptions
 from infra.tls import declare_tls
 
 HTTPS_PORT = 8443
@@ -88,8 +89,14 @@ def template_variables(settings: Settings, services: Mapping[str, object]) -> Ga
 
 
 class Gateway(pulumi.ComponentResource):
+    """nginx in front of the services: a container, or under the swarm target a one-replica Swarm
+    service on a manager with host-mode ports, replaced stop-first (a node's host port holds one
+    task). Its watcher follows the services' addresses either way: with `dnsrr` the names resolve
+    to the tasks, with `vip` to a virtual IP that does not change."""
+
     certificate_pem: pulumi.Output[str]
-    container: docker.Container
+    # What runs nginx: a docker.Container, or a docker.Service under the swarm target.
+    workload: pulumi.CustomResource
 
     def __init__(
         self, name: str, args: GatewayArgs, opts: pulumi.ResourceOptions | None = None
@@ -103,39 +110,56 @@ class Gateway(pulumi.ComponentResource):
             args.sources.read_text(TEMPLATE), template_variables(settings, args.services)
         )
         address = settings.gateway_bind_address
-        self.container = containers.declare_container(
+        workload = workloads.WorkloadArgs(
+            image=image.image_id,
+            memory_mb=settings.gateway_memory_mb,
+            healthcheck=workloads.healthcheck(HEALTHCHECK, start_period="10s"),
+            networks=[workloads.attach(args.networks.frontend, "gateway")],
+            command=COMMAND,
+            envs=workloads.environment(
+                {
+                    "GATEWAY_CONFIG": CONFIG_FILE,
+                    "UPSTREAM_HOSTS": " ".join(sorted(args.services)),
+                }
+            ),
+            files=[
+                workloads.public_file(CONFIG_FILE, config),
+                workloads.public_file(
+                    ENTRYPOINT_FILE,
+                    args.sources.read_text("nginx/gateway-entrypoint.sh"),
+                    executable=True,
+                ),
+                workloads.public_file(
+                    f"{JS_DIRECTORY}/health.js", args.sources.read_text("nginx/health.js")
+                ),
+                workloads.public_file(CERTIFICATE_FILE, tls.certificate_pem),
+                workloads.secret_file(PRIVATE_KEY_FILE, tls.private_key_pem),
+            ],
+            ports=[
+                workloads.published_port(HTTPS_PORT, settings.gateway_https_port, address),
+                workloads.published_port(HTTP_PORT, settings.gateway_http_port, address),
+            ],
+        )
+        swarm_options = SwarmOptions.of(settings)
+        if swarm_options is None:
+            container = containers.declare_container(
+                name,
+                args.scope,
+                workload,
+                moved_under(self, depends_on=list(args.services.values())),
+            )
+            self.workload = container
+            self.register_outputs({"container_name": container.name})
+            return
+        service = swarm.declare_service(
             name,
             args.scope,
-            containers.ContainerArgs(
-                image=image.image_id,
-                memory_mb=settings.gateway_memory_mb,
-                healthcheck=containers.healthcheck(HEALTHCHECK, start_period="10s"),
-                networks=[containers.attach(args.networks.frontend, "gateway")],
-                command=COMMAND,
-                envs=containers.environment(
-                    {
-                        "GATEWAY_CONFIG": CONFIG_FILE,
-                        "UPSTREAM_HOSTS": " ".join(sorted(args.services)),
-                    }
-                ),
-                uploads=[
-                    containers.public_file(CONFIG_FILE, config),
-                    containers.public_file(
-                        ENTRYPOINT_FILE,
-                        args.sources.read_text("nginx/gateway-entrypoint.sh"),
-                        executable=True,
-                    ),
-                    containers.public_file(
-                        f"{JS_DIRECTORY}/health.js", args.sources.read_text("nginx/health.js")
-                    ),
-                    containers.public_file(CERTIFICATE_FILE, tls.certificate_pem),
-                    containers.secret_file(PRIVATE_KEY_FILE, tls.private_key_pem),
-                ],
-                ports=[
-                    containers.published_port(HTTPS_PORT, settings.gateway_https_port, address),
-                    containers.published_port(HTTP_PORT, settings.gateway_http_port, address),
-                ],
+            dataclasses.replace(workload, image=image.name),
+            swarm_options,
+            swarm.Deployment(
+                replicas=1, order=swarm.STOP_FIRST, constraints=[swarm.GATEWAY_CONSTRAINT]
             ),
-            moved_under(self, depends_on=list(args.services.values())),
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.services.values())),
         )
-        self.register_outputs({"container_name": self.container.name})
+        self.workload = service
+        self.register_outputs({"service_name": service.name})

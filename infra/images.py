@@ -26,13 +26,21 @@ def local_image(
     context: Path,
     dockerfile: Path,
     args: Mapping[str, pulumi.Input[str]],
+    registry: str | None = None,
+    tag: str = TAG,
     opts: pulumi.ResourceOptions | None = None,
 ) -> docker.Image:
-    """`<logical>-image`, tagged `<project>-<stack>-<logical>:local`: stack-scoped, never pushed."""
+    """`<logical>-image`, tagged `<project>-<stack>-<logical>:local`: stack-scoped, never pushed.
+
+    With a `registry` (the swarm target's imageRegistry) it is named `<registry>/<name>:<tag>` and
+    pushed, so that every node can pull it; services then run its repo digest.
+    """
+    # Docker repository names must be lowercase; stack names need not be.
+    repository = scope.name(logical).lower()
+    image_name = f"{registry}/{repository}:{tag}" if registry else f"{repository}:{tag}"
     return docker.Image(
         f"{logical}-image",
-        # Docker repository names must be lowercase; stack names need not be.
-        image_name=f"{scope.name(logical).lower()}:{TAG}",
+        image_name=image_name,
         build=docker.DockerBuildArgs(
             # Relative to the program's working directory (the CLI runs it in infra/): absolute
             # paths would differ between checkouts and show every image as changed.
@@ -40,7 +48,7 @@ def local_image(
             dockerfile=_relative(dockerfile),
             args=dict(args),
         ),
-        skip_push=True,
+        skip_push=registry is None,
         opts=opts,
     )
 

@@ -11,7 +11,7 @@ from infra.naming import StackScope
 
 
 class Networks(pulumi.ComponentResource):
-    """The stack's bridge networks."""
+    """The stack's networks: bridges on one engine, or Swarm overlays that span the nodes."""
 
     frontend: docker.Network
     backend: docker.Network
@@ -25,11 +25,15 @@ class Networks(pulumi.ComponentResource):
         scope: StackScope,
         *,
         any_store_published: bool,
+        overlay: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("microstack:index:Networks", name, None, opts)
+        self._overlay = overlay
         self.frontend = self._network(scope, "frontend", internal=False)
-        self.backend = self._network(scope, "backend", internal=True)
+        # Attachable (overlay only): an operator's one-off container (psql, a migration, a backup)
+        # can join the data stores' network with `docker run --network`.
+        self.backend = self._network(scope, "backend", internal=True, attachable=True)
         self.published = (
             self._network(scope, "published", internal=False) if any_store_published else None
         )
@@ -38,12 +42,15 @@ class Networks(pulumi.ComponentResource):
             | ({"published": self.published.name} if self.published else {})
         )
 
-    def _network(self, scope: StackScope, logical: str, *, internal: bool) -> docker.Network:
+    def _network(
+        self, scope: StackScope, logical: str, *, internal: bool, attachable: bool = False
+    ) -> docker.Network:
         return docker.Network(
             f"{logical}-network",
             name=scope.name(logical),
-            driver="bridge",
+            driver="overlay" if self._overlay else "bridge",
             internal=internal,
+            attachable=attachable if self._overlay else None,
             labels=[
                 docker.NetworkLabelArgs(label=key, value=value)
                 for key, value in scope.label_pairs(f"network-{logical}")

@@ -56,8 +56,7 @@ def stack_outputs(
             for name in sorted(images)
         },
         "service_containers": {
-            name: [container.name for container in services.services[name].containers]
-            for name in sorted(services.services)
+            name: services.services[name].replica_names for name in sorted(services.services)
         },
         "networks": {"frontend": networks.frontend.name, "backend": networks.backend.name},
         "volumes": {"postgres": database.volume.name, "redis": cache.volume.name},

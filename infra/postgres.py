@@ -7,9 +7,7 @@ and `20-create-app-role.sh`, which creates the least-privileged role the service
 
 from __future__ import annotations
 
-import pulumi_docker as docker
-
-from infra import containers, data_store
+from infra import data_store, workloads
 from infra.config import Settings
 from infra.credentials import Credentials
 from infra.data_store import DataStoreArgs
@@ -50,10 +48,10 @@ def postgres_args(
         data_directory=DATA_DIRECTORY,
         memory_mb=settings.postgres_memory_mb,
         # initdb and the schema run on the first start, before the check can pass.
-        healthcheck=containers.healthcheck(HEALTHCHECK, start_period="60s"),
+        healthcheck=workloads.healthcheck(HEALTHCHECK, start_period="60s"),
         host_port=published_port(settings),
         bind_address=settings.gateway_bind_address,
-        envs=containers.environment(
+        envs=workloads.environment(
             {
                 "POSTGRES_USER": SUPERUSER,
                 "POSTGRES_DB": DATABASE,
@@ -62,25 +60,25 @@ def postgres_args(
                 "APP_DB_PASSWORD_FILE": APP_PASSWORD_FILE,
             }
         ),
-        uploads=_uploads(credentials, sources),
+        files=_files(credentials, sources),
         stop_seconds=STOP_SECONDS,
     )
 
 
-def _uploads(credentials: Credentials, sources: SourceTree) -> list[docker.ContainerUploadArgs]:
+def _files(credentials: Credentials, sources: SourceTree) -> list[workloads.MountedFile]:
     return [
-        containers.public_file(
+        workloads.public_file(
             f"{INIT_DIRECTORY}/10-init.sql", sources.read_text("database/init.sql")
         ),
-        containers.public_file(
+        workloads.public_file(
             f"{INIT_DIRECTORY}/20-create-app-role.sh",
             sources.read_text("database/create-app-role.sh"),
             executable=True,
         ),
-        containers.secret_file(
+        workloads.secret_file(
             APP_PASSWORD_FILE, credentials.postgres_app_password, group=POSTGRES_GROUP
         ),
-        containers.secret_file(
+        workloads.secret_file(
             SUPERUSER_PASSWORD_FILE, credentials.postgres_superuser_password, group=POSTGRES_GROUP
         ),
     ]

@@ -2,7 +2,9 @@
 engine harness all call `declare_platform`, so the topology is written in exactly one place.
 
 One component per tier, as in the README's diagram: the networks, the credentials, the two data
-stores, the services (on their shared base image) and the gateway in front of them.
+stores, the services (on their shared base image) and the gateway in front of them. Each tier
+declares containers or Swarm resources as `microstack:target` says, and exposes the same outputs
+either way (docs/architecture.md, "Targets").
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from infra.postgres import postgres_args
 from infra.redis import redis_args
 from infra.services import Services, ServicesArgs
 from infra.sources import SourceTree
+from infra.swarm import SwarmOptions
 
 
 def declare_platform(
@@ -29,11 +32,17 @@ def declare_platform(
     sources = sources or SourceTree.of_repository()
     scope = StackScope.current()
     networks = Networks(
-        "networks", scope, any_store_published=settings.publish_postgres or settings.publish_redis
+        "networks",
+        scope,
+        any_store_published=settings.publish_postgres or settings.publish_redis,
+        overlay=settings.swarm,
     )
     credentials = Credentials("credentials")
-    database = DataStore("postgres", postgres_args(settings, credentials, sources), scope, networks)
-    cache = DataStore("redis", redis_args(settings, credentials), scope, networks)
+    swarm = SwarmOptions.of(settings)
+    database = DataStore(
+        "postgres", postgres_args(settings, credentials, sources), scope, networks, swarm
+    )
+    cache = DataStore("redis", redis_args(settings, credentials), scope, networks, swarm)
     services = Services(
         "services",
         ServicesArgs(
@@ -42,7 +51,7 @@ def declare_platform(
             networks,
             credentials,
             sources,
-            depends_on=[database.container, cache.container],
+            depends_on=[database.workload, cache.workload],
         ),
     )
     gateway = Gateway("gateway", GatewayArgs(settings, scope, networks, sources, services.services))

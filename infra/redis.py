@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pulumi
 
-from infra import containers, data_store
+from infra import data_store, workloads
 from infra.config import Settings
 from infra.credentials import Credentials
 from infra.data_store import DataStoreArgs
@@ -36,12 +36,12 @@ def redis_args(settings: Settings, credentials: Credentials) -> DataStoreArgs:
         port=PORT,
         data_directory=DATA_DIRECTORY,
         memory_mb=settings.redis_memory_mb,
-        healthcheck=containers.healthcheck(["CMD-SHELL", HEALTHCHECK], start_period="10s"),
+        healthcheck=workloads.healthcheck(["CMD-SHELL", HEALTHCHECK], start_period="10s"),
         host_port=published_port(settings),
         bind_address=settings.gateway_bind_address,
         command=["redis-server", CONFIG_FILE],
-        uploads=[
-            containers.secret_file(
+        files=[
+            workloads.secret_file(
                 CONFIG_FILE,
                 redis_config(credentials.redis_password, settings.redis_memory_mb),
                 group=REDIS_GROUP,

@@ -1,4 +1,6 @@
-"""`Service`: one Flask service as a locally built image and a container that waits for health."""
+"""`Service`: one Flask service as a locally built image run as replicas: containers that wait for
+health one after the other (containers target), or one Swarm service with a rolling update (swarm
+target)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import pulumi
 import pulumi_docker as docker
 from servicekit.contract import SERVICE_PORT
 
-from infra import containers
+from infra import containers, images, swarm, workloads
 from infra.images import local_image
 from infra.naming import StackScope
+from infra.swarm import SwarmOptions
 
 # The services run unprivileged; group 0 lets them read the 0440 root:root secret files.
 USER = "10001:0"
@@ -38,6 +41,7 @@ class ServiceArgs:
     replicas: int = 1
     # What the first replica waits for (the data stores); each later one waits for the one before.
     depends_on: Sequence[pulumi.Resource] = field(default_factory=tuple)
+    swarm: SwarmOptions | None = None  # None: the containers target
 
 
 class Service(pulumi.ComponentResource):
@@ -49,10 +53,17 @@ class Service(pulumi.ComponentResource):
     on are done, so a new image replaces the replicas one at a time: replica 2 is stopped only
     after the new replica 1 is healthy (`wait`), and the others serve meanwhile
     (docs/architecture.md, "Updates that drop no request").
+
+    Under the swarm target the replicas are the tasks of one Swarm service, which replaces them
+    one at a time, each new task healthy before an old one stops (`start-first`), and rolls back
+    an update whose tasks fail.
     """
 
     image: docker.Image
-    containers: list[docker.Container]
+    containers: list[docker.Container]  # empty under the swarm target
+    swarm_service: docker.Service | None  # None under the containers target
+    # Per replica: the container names, or the Swarm task slots (`<service>.<n>`).
+    replica_names: list[pulumi.Output[str]]
 
     def __init__(
         self, name: str, args: ServiceArgs, opts: pulumi.ResourceOptions | None = None
@@ -60,20 +71,54 @@ class Service(pulumi.ComponentResource):
         super().__init__("microstack:index:Service", name, None, opts)
         self.image = self._image(name, args)
         self.containers = []
-        waits_for = list(args.depends_on)
-        for number in range(1, args.replicas + 1):
-            replica = self._replica(name, number, args, waits_for)
-            self.containers.append(replica)
-            waits_for = [replica]
+        self.swarm_service = None
+        if args.swarm is None:
+            waits_for = list(args.depends_on)
+            for number in range(1, args.replicas + 1):
+                replica = self._replica(name, number, args, waits_for)
+                self.containers.append(replica)
+                waits_for = [replica]
+            self.replica_names = [container.name for container in self.containers]
+            self.register_outputs(
+                {
+                    "image_name": self.image.image_name,
+                    "image_id": self.image.repo_digest,
+                    "container_names": self.replica_names,
+                }
+            )
+            return
+        # A pushed image by its repo digest (what every node pulls); a local one by its tag, which
+        # Swarm cannot resolve from an image ID.
+        image = self.image.repo_digest if args.swarm.image_registry else self.image.image_name
+        self.swarm_service = swarm.declare_service(
+            name,
+            args.scope,
+            self._workload(
+                name,
+                args,
+                image=image,
+                # The service's name alone: Swarm's DNS answers it with the virtual IP or with
+                # every task's address (swarmEndpointMode).
+                aliases=[name],
+            ),
+            args.swarm,
+            swarm.Deployment(
+                replicas=args.replicas, order=swarm.START_FIRST, image_id=self.image.repo_digest
+            ),
+            pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+        )
+        self.replica_names = swarm.task_slots(self.swarm_service, args.replicas)
         self.register_outputs(
             {
                 "image_name": self.image.image_name,
                 "image_id": self.image.repo_digest,
-                "container_names": [container.name for container in self.containers],
+                "service_name": self.swarm_service.name,
+                "task_slots": self.replica_names,
             }
         )
 
     def _image(self, name: str, args: ServiceArgs) -> docker.Image:
+        registry = args.swarm.image_registry if args.swarm else None
         return local_image(
             name,
             args.scope,
@@ -88,6 +133,9 @@ class Service(pulumi.ComponentResource):
                 "BASE_IMAGE_ID": args.base_image.repo_digest,
                 "SOURCE_DIGEST": args.source_digest,
             },
+            registry=registry,
+            # A pushed image is tagged by its source, so the registry says which code it holds.
+            tag=args.source_digest[:12] if registry else images.TAG,
             opts=pulumi.ResourceOptions(parent=self),
         )
 
@@ -98,28 +146,37 @@ class Service(pulumi.ComponentResource):
         return containers.declare_container(
             replica,
             args.scope,
-            containers.ContainerArgs(
+            self._workload(
+                name,
+                args,
                 # The image ID, not the tag: a new image replaces the container, an identical one
                 # does not.
                 image=self.image.repo_digest,
-                memory_mb=args.memory_mb,
-                healthcheck=containers.healthcheck(
-                    ["CMD", "python", "-m", "servicekit.healthcheck"]
-                ),
                 # The service's name is every replica's alias: Docker's DNS answers it with all of
                 # their addresses, which the gateway balances over.
-                networks=[containers.attach(network, name, replica) for network in args.networks],
-                envs=containers.environment(args.environment),
-                uploads=[
-                    containers.secret_file(path, args.secret_files[path])
-                    for path in sorted(args.secret_files)
-                ],
-                user=USER,
-                capabilities=docker.ContainerCapabilitiesArgs(drops=["ALL"]),
-                stop_seconds=STOP_SECONDS,
-                extra_labels={"microstack.source-digest": args.source_digest},
+                aliases=[name, replica],
             ),
             pulumi.ResourceOptions(parent=self, depends_on=list(depends_on)),
+        )
+
+    def _workload(
+        self, name: str, args: ServiceArgs, *, image: pulumi.Input[str], aliases: Sequence[str]
+    ) -> workloads.WorkloadArgs:
+        """One replica, whichever runs it: the same environment, files, user and health."""
+        return workloads.WorkloadArgs(
+            image=image,
+            memory_mb=args.memory_mb,
+            healthcheck=workloads.healthcheck(HEALTHCHECK),
+            networks=[workloads.attach(network, *aliases) for network in args.networks],
+            envs=workloads.environment(args.environment),
+            files=[
+                workloads.secret_file(path, args.secret_files[path])
+                for path in sorted(args.secret_files)
+            ],
+            user=USER,
+            drop_all_capabilities=True,
+            stop_seconds=STOP_SECONDS,
+            extra_labels={"microstack.source-digest": args.source_digest},
         )
 
 

@@ -19,6 +19,7 @@ from infra.naming import StackScope
 from infra.network import Networks
 from infra.service import PORT, Service, ServiceArgs
 from infra.sources import SourceTree
+from infra.swarm import SwarmOptions
 
 DATABASE_PASSWORD_FILE = "/run/secrets/database-password"
 REDIS_PASSWORD_FILE = "/run/secrets/redis-password"
@@ -48,10 +49,7 @@ class Services(pulumi.ComponentResource):
         )
         self.services = {name: self._service(name, args) for name in SERVICES}
         self.register_outputs(
-            {
-                name: [container.name for container in service.containers]
-                for name, service in self.services.items()
-            }
+            {name: service.replica_names for name, service in self.services.items()}
         )
 
     def _service(self, name: str, args: ServicesArgs) -> Service:
@@ -73,6 +71,7 @@ class Services(pulumi.ComponentResource):
                 scope=args.scope,
                 replicas=args.settings.replicas(name),
                 depends_on=args.depends_on,
+                swarm=SwarmOptions.of(args.settings),
             ),
             moved_under(self),
         )

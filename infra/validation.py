@@ -22,6 +22,8 @@ _REFERENCE_NAME = re.compile(
 )
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
+_REGISTRY_HOST = re.compile(r"^[a-zA-Z0-9.-]+(?::[0-9]{1,5})?$")
+_REGISTRY_PATH = re.compile(r"^[a-z0-9]+(?:[._-]+[a-z0-9]+)*(?:/[a-z0-9]+(?:[._-]+[a-z0-9]+)*)*$")
 _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](?::[0-9]{1,5})?$"
 )
@@ -86,6 +88,36 @@ def parse_choice(key: str, raw: str, choices: Iterable[str]) -> str:
     value = raw.strip().upper()
     if value not in options:
         raise ConfigError(key, "one of " + ", ".join(options), raw)
+    return value
+
+
+def parse_keyword(key: str, raw: str, choices: Iterable[str]) -> str:
+    """One of a few lowercase words (`containers`, `swarm`), compared case-insensitively."""
+    options = tuple(choices)
+    value = raw.strip().lower()
+    if value not in options:
+        raise ConfigError(key, "one of " + ", ".join(options), raw)
+    return value
+
+
+def parse_registry(key: str, raw: str) -> str | None:
+    """`host[:port][/path]`, or None when empty (images stay on the engine that builds them).
+
+    The host must contain a dot or a port, or be `localhost`: Docker reads any other first part
+    as a Docker Hub namespace and would push there.
+    """
+    value = raw.strip().rstrip("/")
+    if not value:
+        return None
+    host, _, path = value.partition("/")
+    if not (
+        _REGISTRY_HOST.match(host)
+        and ("." in host or ":" in host or host == "localhost")
+        and (not path or _REGISTRY_PATH.match(path))
+    ):
+        raise ConfigError(
+            key, "a registry host[:port][/path], e.g. registry.example.com:5000/microstack", raw
+        )
     return value
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from infra.config import DEFAULTS
-from infra.validation import ConfigError
+from infra.validation import ConfigError, parse_registry
 from tests.support.evaluation import REPOSITORY, Evaluate
 
 
@@ -44,6 +44,10 @@ from tests.support.evaluation import REPOSITORY, Evaluate
         ("gatewayMemoryMb", "lots", "integer from 32"),
         ("corsAllowedOrigins", "example.com", "origins like https://"),
         ("corsAllowedOrigins", '["https://ok.example", 42]', "origins like https://"),
+        ("target", "kubernetes", "one of containers, swarm"),
+        ("swarmEndpointMode", "ingress", "one of vip, dnsrr"),
+        ("imageRegistry", "team/images", "registry host[:port][/path]"),
+        ("imageRegistry", "registry.local:5000/Team", "registry host[:port][/path]"),
     ],
 )
 def test_invalid_value_fails_naming_the_key_and_what_is_allowed(
@@ -129,3 +133,24 @@ def test_malformed_pem_is_refused_without_echoing_it(
     with pytest.raises(ConfigError, match=f"microstack:{key}: expected a PEM") as failure:
         evaluate(pair | {key: value})
     assert value not in str(failure.value)
+
+
+def test_the_swarm_target_asks_for_a_wildcard_bind_address(evaluate: Evaluate) -> None:
+    # A Swarm port has no host address: 127.0.0.1 could not hold, so it is refused, not ignored.
+    with pytest.raises(
+        ConfigError, match=re.escape("microstack:gatewayBindAddress: expected 0.0.0.0 or ::")
+    ):
+        evaluate({"target": "swarm"})
+
+
+def test_a_registry_is_refused_for_the_containers_target(evaluate: Evaluate) -> None:
+    with pytest.raises(ConfigError, match="microstack:imageRegistry: expected no registry"):
+        evaluate({"imageRegistry": "registry.local:5000"})
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [("", None), ("localhost:5000", "localhost:5000"), ("reg.example/team/", "reg.example/team")],
+)
+def test_registry_values_are_normalised(raw: str, parsed: str | None) -> None:
+    assert parse_registry("imageRegistry", raw) == parsed

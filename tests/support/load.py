@@ -27,6 +27,8 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from tests.support.https import gateway_session, write_ca_file
 
@@ -40,6 +42,13 @@ REQUEST_TIMEOUT_SECONDS = 5.0
 WORKERS = 16
 ITEMS_PER_SERVICE = 3
 EXAMPLE_LENGTH = 300
+# What every HTTP client does (RFC 9112, 9.3.1): a GET whose reused keep-alive connection the server
+# closed before any byte of an answer is sent again, once, on a new connection. nginx closes idle
+# client connections when it reloads (the gateway does when a replica changes address), and a GET
+# may be on its way at that moment. An answer, any status, is never retried: a 5xx counts.
+STALE_CONNECTION_RETRY = Retry(
+    total=1, connect=1, read=1, status=0, other=0, allowed_methods={"GET"}, raise_on_status=False
+)
 
 
 @dataclass(frozen=True)
@@ -206,6 +215,7 @@ class GetLoad:
         if session is None:
             # No 429 retries: a rate-limited request is a failure the load must report.
             session = gateway_session(self._ca_file)
+            session.mount("https://", HTTPAdapter(max_retries=STALE_CONNECTION_RETRY))
             self._local.session = session
             with self._lock:
                 self._sessions.append(session)

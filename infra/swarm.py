@@ -14,6 +14,7 @@ import hashlib
 import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_docker as docker
@@ -225,6 +226,16 @@ def _file_labels(scope: StackScope, logical: str, file: MountedFile) -> list[tup
     return scope.label_pairs(logical, {"microstack.file": file.path})
 
 
+def _mount(file: MountedFile) -> dict[str, Any]:
+    """Where and how a secret or config appears in the task: the file's path, root-owned."""
+    return {
+        "file_name": file.path,
+        "file_uid": "0",
+        "file_gid": file.group,
+        "file_mode": file.mode,
+    }
+
+
 def _secret(
     logical: str, scope: StackScope, file: MountedFile, opts: pulumi.ResourceOptions
 ) -> docker.ServiceTaskSpecContainerSpecSecretArgs:
@@ -245,12 +256,7 @@ def _secret(
         opts=pulumi.ResourceOptions(parent=opts.parent),
     )
     return docker.ServiceTaskSpecContainerSpecSecretArgs(
-        secret_id=secret.id,
-        secret_name=secret.name,
-        file_name=file.path,
-        file_uid="0",
-        file_gid=file.group,
-        file_mode=file.mode,
+        secret_id=secret.id, secret_name=secret.name, **_mount(file)
     )
 
 
@@ -269,12 +275,7 @@ def _config(
         opts=pulumi.ResourceOptions(parent=opts.parent),
     )
     return docker.ServiceTaskSpecContainerSpecConfigArgs(
-        config_id=config.id,
-        config_name=config.name,
-        file_name=file.path,
-        file_uid="0",
-        file_gid=file.group,
-        file_mode=file.mode,
+        config_id=config.id, config_name=config.name, **_mount(file)
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import pulumi
 
@@ -83,9 +83,12 @@ def parse_ip_address(key: str, raw: str) -> str:
         raise ConfigError(key, "an IPv4 or IPv6 address such as 127.0.0.1", raw) from None
 
 
-def parse_choice(key: str, raw: str, choices: Iterable[str]) -> str:
+def parse_choice(
+    key: str, raw: str, choices: Iterable[str], *, case: Callable[[str], str] = str.upper
+) -> str:
+    """One of `choices`, compared after `case` (upper: `INFO`; lower: `swarm`)."""
     options = tuple(choices)
-    value = raw.strip().upper()
+    value = case(raw.strip())
     if value not in options:
         raise ConfigError(key, "one of " + ", ".join(options), raw)
     return value
@@ -93,11 +96,7 @@ def parse_choice(key: str, raw: str, choices: Iterable[str]) -> str:
 
 def parse_keyword(key: str, raw: str, choices: Iterable[str]) -> str:
     """One of a few lowercase words (`containers`, `swarm`), compared case-insensitively."""
-    options = tuple(choices)
-    value = raw.strip().lower()
-    if value not in options:
-        raise ConfigError(key, "one of " + ", ".join(options), raw)
-    return value
+    return parse_choice(key, raw, choices, case=str.lower)
 
 
 def parse_registry(key: str, raw: str) -> str | None:

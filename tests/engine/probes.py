@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import requests
@@ -41,6 +42,27 @@ def run_in(container: Container, *command: str) -> tuple[int, str]:
     """Run a command in a container; (exit code, combined output)."""
     result = container.exec_run(list(command), demux=False)
     return result.exit_code, (result.output or b"").decode(errors="replace")
+
+
+def query_row(postgres: Container, sql: str) -> list[str]:
+    """One row of `sql`, read in PostgreSQL itself as the superuser (no cache can answer for it)."""
+    exit_code, output = run_in(
+        postgres,
+        *("psql", "--username=postgres", "--dbname=microstack", "--tuples-only", "--no-align"),
+        f"--command={sql}",
+    )
+    assert exit_code == 0, output
+    return output.strip().split("|")
+
+
+def create_user(session: requests.Session, users_url: str, prefix: str) -> dict[str, Any]:
+    """A new user through the gateway, under a name no earlier run used."""
+    username = f"{prefix}_{secrets.token_hex(5)}"
+    response = session.post(
+        users_url, json={"username": username, "email": f"{username}@example.com"}, timeout=10
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
 
 
 def can_connect(container: Container, host: str, port: int) -> bool:

@@ -8,7 +8,6 @@ session's teardown) see the stack they expect.
 from __future__ import annotations
 
 import io
-import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import pytest
 import requests
 
 from stackplan.diff import Action
-from tests.engine.probes import run_in, wait_for_gateway_health
+from tests.engine.probes import create_user, query_row, wait_for_gateway_health
 from tests.engine.stack import REPOSITORY, EngineStack, copy_repository, read_stack_config
 from tests.engine.steps import Summary
 from tests.support.load import GetLoad
@@ -108,13 +107,7 @@ def row_counts(stack: EngineStack) -> tuple[int, ...]:
         "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM products), "
         "(SELECT count(*) FROM orders)"
     )
-    exit_code, output = run_in(
-        stack.container("postgres"),
-        *("psql", "--username=postgres", "--dbname=microstack", "--tuples-only", "--no-align"),
-        f"--command={query}",
-    )
-    assert exit_code == 0, output
-    return tuple(int(count) for count in output.strip().split("|"))
+    return tuple(int(count) for count in query_row(stack.container("postgres"), query))
 
 
 def test_a_postgres_image_tag_change_keeps_every_row_and_the_services_recover(
@@ -126,13 +119,7 @@ def test_a_postgres_image_tag_change_keeps_every_row_and_the_services_recover(
 ) -> None:
     retag, patched = postgres_tags
     outputs = engine_stack.outputs
-    username = f"daytwo_{secrets.token_hex(4)}"
-    created = gateway.post(
-        outputs["service_urls"]["users"],
-        json={"username": username, "email": f"{username}@example.com"},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
+    user = create_user(gateway, outputs["service_urls"]["users"], "daytwo")
     rows = row_counts(engine_stack)
     before = container_ids(engine_stack)
     postgres = f"{engine_stack.engine.scope.prefix}-postgres"
@@ -160,8 +147,8 @@ def test_a_postgres_image_tag_change_keeps_every_row_and_the_services_recover(
         settled = GetLoad(outputs).run_for(SETTLED_SECONDS)
         assert settled.failed == 0, settled.describe()
         assert row_counts(engine_stack) == rows
-        fetched = gateway.get(f"{outputs['service_urls']['users']}/{created.json()['id']}")
-        assert fetched.status_code == 200 and fetched.json()["username"] == username
+        fetched = gateway.get(f"{outputs['service_urls']['users']}/{user['id']}")
+        assert fetched.status_code == 200 and fetched.json()["username"] == user["username"]
     finally:
         engine_stack.apply(ci_config)
         wait_for_gateway_health(gateway, outputs["health_url"], timeout=RECOVERY_SECONDS)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.engine.probes import run_in, wait_for_gateway_health
+from tests.engine.probes import create_user, query_row, run_in, wait_for_gateway_health
 from tests.engine.stack import EngineStack
 
 pytestmark = pytest.mark.engine
@@ -19,14 +19,8 @@ pytestmark = pytest.mark.engine
 def test_a_row_written_before_a_postgres_replacement_is_read_after(
     engine_stack: EngineStack, outputs: dict[str, Any], gateway: requests.Session
 ) -> None:
-    username = f"persist_{secrets.token_hex(5)}"
-    created = gateway.post(
-        outputs["service_urls"]["users"],
-        json={"username": username, "email": f"{username}@example.com"},
-        timeout=10,
-    )
-    assert created.status_code == 201, created.text
-    user_id = created.json()["id"]
+    user = create_user(gateway, outputs["service_urls"]["users"], "persist")
+    user_id, username = user["id"], user["username"]
     before = engine_stack.container("postgres").id
 
     engine_stack.recreate("postgres")
@@ -34,12 +28,10 @@ def test_a_row_written_before_a_postgres_replacement_is_read_after(
     assert engine_stack.container("postgres").id != before
     wait_for_gateway_health(gateway, outputs["health_url"])
     # Read in PostgreSQL itself, so the Redis cache cannot answer for it...
-    exit_code, output = run_in(
-        engine_stack.container("postgres"),
-        *("psql", "--username=postgres", "--dbname=microstack", "--tuples-only", "--no-align"),
-        f"--command=SELECT email FROM users WHERE id = {int(user_id)}",
+    email = query_row(
+        engine_stack.container("postgres"), f"SELECT email FROM users WHERE id = {int(user_id)}"
     )
-    assert (exit_code, output.strip()) == (0, f"{username}@example.com")
+    assert email == [f"{username}@example.com"]
     # ...and through the gateway, as a client sees it.
     fetched = gateway.get(f"{outputs['service_urls']['users']}/{user_id}", timeout=10)
     assert fetched.status_code == 200, fetched.text

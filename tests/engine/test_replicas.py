@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from launchers.polling import poll_until
-from tests.engine.probes import run_in
+from tests.engine.probes import query_row, run_in
 from tests.engine.stack import EngineStack
 from tests.support.https import gateway_session
 from tests.support.load import GetLoad
@@ -146,11 +146,5 @@ def database_orders_and_stock(stack: EngineStack, product_id: int) -> tuple[int,
         f"SELECT (SELECT count(*) FROM orders WHERE product_id = {int(product_id)}), "
         f"(SELECT stock FROM products WHERE id = {int(product_id)})"
     )
-    exit_code, output = run_in(
-        stack.container("postgres"),
-        *("psql", "--username=postgres", "--dbname=microstack", "--tuples-only", "--no-align"),
-        f"--command={query}",
-    )
-    assert exit_code == 0, output
-    placed, left = output.strip().split("|")
+    placed, left = query_row(stack.container("postgres"), query)
     return int(placed), int(left)

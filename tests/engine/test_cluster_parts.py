@@ -122,6 +122,8 @@ def test_teardown_leaves_no_namespace_link_process_mount_or_cgroup(
             os.kill(int((node.directory / "docker.pid").read_text()), signal.SIGKILL)
     assert [pid for pid in processes if _alive(pid)] == []
     assert node.processes() == []
+    # Independent of how the node finds its processes: nothing running names it any more.
+    assert [pid for pid in _process_ids() if node.name in _command(pid) and _alive(pid)] == []
     assert not (NETNS_DIR / node.name).exists()
     assert not Path("/sys/class/net", node.host_link).exists()
     assert mounts_below(node.directory) == []
@@ -175,6 +177,10 @@ def _push(engine: docker.DockerClient, reference: str) -> str:
     if digest is None:
         raise AssertionError(f"the push of {reference} reported no digest")
     return str(digest)
+
+
+def _process_ids() -> list[int]:
+    return [int(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit()]
 
 
 def _command(pid: int) -> str:

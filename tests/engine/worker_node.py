@@ -51,6 +51,7 @@ NETNS_DIR = Path("/var/run/netns")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 MOUNTINFO = Path("/proc/self/mountinfo")
 NAME_PREFIX = "microstack-"
+LINK_PREFIX = "mstack-"
 START_TIMEOUT_SECONDS = 60.0
 # An idle dockerd stops in well under a second, but waits up to 10 s for each container that
 # ignores SIGTERM: the node is thrown away, so after this it is killed and its leftovers with it.
@@ -138,7 +139,7 @@ class WorkerNode:
     @property
     def host_link(self) -> str:
         # Interface names are at most 15 characters; the name's random part keeps it unique.
-        return f"mstack-{self.name.removeprefix(NAME_PREFIX)}"
+        return f"{LINK_PREFIX}{self.name.removeprefix(NAME_PREFIX)}"
 
     @property
     def client(self) -> docker.DockerClient:
@@ -158,7 +159,10 @@ class WorkerNode:
         return self
 
     def stop(self) -> None:
-        """Remove everything the node made; safe to call twice and after a failed ``start``."""
+        """Remove everything the node made; safe to call twice and after a failed ``start``.
+
+        ``WorkerNode(name=...).stop()`` removes a node that a killed run left behind.
+        """
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -328,10 +332,19 @@ def refuse_overlapping_routes(network: WorkerNetwork) -> None:
             continue
         if ipaddress.IPv4Network(destination, strict=False).overlaps(network.link):
             raise RuntimeError(
-                f"{network.link} overlaps {destination} on {route.get('dev')}: another worker "
-                "node (or one a killed run left; see `ip netns list`) or a host network uses it; "
-                "pass WorkerNode another WorkerNetwork"
+                f"{network.link} overlaps {destination} on {route.get('dev')}, "
+                f"{_owner(route.get('dev', ''))}; or pass WorkerNode another WorkerNetwork"
             )
+
+
+def _owner(device: str) -> str:
+    if not device.startswith(LINK_PREFIX):
+        return "a host network"
+    name = NAME_PREFIX + device.removeprefix(LINK_PREFIX)
+    return (
+        f"the link of worker node {name}, running or left by a killed run "
+        f"(WorkerNode(name={name!r}).stop() removes it)"
+    )
 
 
 def unmount_below(directory: Path) -> None:

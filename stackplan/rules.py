@@ -36,6 +36,9 @@ NETWORK = "docker:index/network:Network"
 VOLUME = "docker:index/volume:Volume"
 REMOTE_IMAGE = "docker:index/remoteImage:RemoteImage"
 IMAGE = "docker:index/image:Image"
+SERVICE = "docker:index/service:Service"
+SECRET = "docker:index/secret:Secret"
+SERVICE_CONFIG = "docker:index/serviceConfig:ServiceConfig"
 
 _TF = "kreuzwerker/terraform-provider-docker internal/provider/"
 _CONTAINER_SCHEMA = f"{_TF}resource_docker_container.go"
@@ -153,6 +156,40 @@ REPLACE_RULES: tuple[Rule, ...] = (
         ("keepLocally", "forceRemove"),
         Effect.UPDATE,
         f"{_TF}resource_docker_image.go: not ForceNew",
+    ),
+    Rule(
+        SERVICE,
+        ("name", "auth"),
+        Effect.REPLACE,
+        f"{_TF}resource_docker_service.go: ForceNew",
+    ),
+    Rule(
+        SERVICE,
+        (
+            "labels",
+            "mode",
+            "taskSpec",
+            "endpointSpec",
+            "updateConfig",
+            "rollbackConfig",
+            "convergeConfig",
+        ),
+        Effect.UPDATE,
+        f"{_TF}resource_docker_service.go: not ForceNew (only taskSpec.containerSpec.hosts is, "
+        "which this program never sets); resourceDockerServiceUpdate sends the new spec and "
+        "Swarm rolls the tasks as updateConfig says",
+    ),
+    Rule(
+        SECRET,
+        ("*",),
+        Effect.REPLACE,
+        f"{_TF}resource_docker_secret.go: every argument ForceNew (no Update)",
+    ),
+    Rule(
+        SERVICE_CONFIG,
+        ("*",),
+        Effect.REPLACE,
+        f"{_TF}resource_docker_config.go: every argument ForceNew (no Update)",
     ),
     Rule(
         IMAGE,

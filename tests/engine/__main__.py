@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"outputs document: {files.outputs}")
         return 0
     engine = DockerEngine(PROJECT, arguments.stack, Ledger.load(files.ledger))
-    left = tear_down(engine, keep_data=arguments.keep_data)
+    left = tear_down(engine, keep_data=arguments.keep_data, swarm_record=files.swarm)
     files.outputs.unlink(missing_ok=True)
     files.state.unlink(missing_ok=True)
     if left:

@@ -18,10 +18,12 @@ import requests
 from tests.engine.build_base_images import build_all
 from tests.engine.engine import docker_available
 from tests.engine.stack import EngineStack, up
-from tests.support.binaries import running_in_ci
+from tests.engine.worker_node import WorkerNetwork, WorkerNode
+from tests.support.binaries import binaries_required, running_in_ci
 from tests.support.https import gateway_session, write_ca_file
 
 TEARDOWN_MARKER = "engine_teardown"
+SWARM_STACK = "ci-swarm"
 TIMINGS = pytest.StashKey[dict[str, float]]()
 REPORTS = pytest.StashKey[list[str]]()
 
@@ -94,6 +96,36 @@ def engine_stack(base_images: None, timed: Callable[[str, float], None]) -> Iter
     started = time.monotonic()
     stack.down()  # idempotent: the teardown test may have run it already
     timed("down", started)
+
+
+@pytest.fixture(scope="session")
+def swarm_worker(docker_engine: docker.DockerClient) -> Iterator[WorkerNode]:
+    """A second engine in its own network namespace, ready to join the Swarm as a worker. It
+    exists before the Swarm does: the manager advertises its end of the node's link, the only
+    address of this machine that the node reaches."""
+    # Its own link, apart from the one tests/engine/test_cluster_parts.py uses.
+    node = WorkerNode(WorkerNetwork.numbered(1))
+    try:
+        with binaries_required():
+            node.start()
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def swarm_stack(
+    base_images: None, swarm_worker: WorkerNode, timed: Callable[[str, float], None]
+) -> Iterator[EngineStack]:
+    """The `ci-swarm` stack (Pulumi.ci-swarm.yaml): the same program as Swarm services, on a Swarm
+    the harness initialises and leaves again (tests/engine/swarm.py)."""
+    started = time.monotonic()
+    stack = up(SWARM_STACK, advertise_address=swarm_worker.host_address)
+    timed("swarm up", started)
+    yield stack
+    started = time.monotonic()
+    stack.down()  # idempotent: the Swarm teardown test may have run it already
+    timed("swarm down", started)
 
 
 @pytest.fixture(scope="session")

@@ -78,9 +78,10 @@ def volume(engine: DockerEngine, inputs: ResourceInputs) -> tuple[str, dict[str,
 
 
 def build_image(engine: DockerEngine, inputs: ResourceInputs) -> tuple[str, dict[str, Any]]:
-    """docker:index/image:Image built locally; `skipPush` must be set: the harness never pushes."""
+    """docker:index/image:Image built locally, then pushed unless `skipPush` (the swarm target with
+    an imageRegistry pushes; only a registry the test itself runs, trusted without credentials)."""
     image_name = inputs.require("imageName")
-    inputs.accept_if("skipPush", True)
+    push = not inputs.take("skipPush", False)
     inputs.accept_if("buildOnPreview", True, False)
     build = inputs.block("build")
     if build is None:
@@ -94,11 +95,13 @@ def build_image(engine: DockerEngine, inputs: ResourceInputs) -> tuple[str, dict
     build.finish()
     inputs.finish()
     image_id = run_build(engine, image_name, context, dockerfile, build_args, target, platform)
+    # For a local, unpushed image the provider gives the image ID as its repo digest.
+    repo_digest = push_image(engine, image_name) if push else image_id
     return image_id, {
         "imageName": image_name,
         "baseImageName": image_name,
-        "repoDigest": image_id,  # for a local, unpushed image the provider gives the image ID
-        "registryServer": "",
+        "repoDigest": repo_digest,
+        "registryServer": image_name.split("/", 1)[0] if push else "",
         "context": str(context),
         "dockerfile": str(dockerfile),
         "platform": platform or "linux/amd64",
@@ -143,6 +146,20 @@ def run_build(
     image_id = str(engine.client.images.get(tag).id)
     engine.ledger.add("image", image_id, tag)
     return image_id
+
+
+def push_image(engine: DockerEngine, image_name: str) -> str:
+    """Push `registry/repository:tag`; its repo digest (`registry/repository@sha256:...`), which
+    is what every node pulls."""
+    repository, _, tag = image_name.rpartition(":")
+    for chunk in engine.client.images.push(repository, tag=tag, stream=True, decode=True):
+        if "error" in chunk:
+            raise ImageBuildError(f"pushing {image_name}: {chunk['error']}")
+    digests = engine.client.images.get(image_name).attrs.get("RepoDigests") or []
+    pushed = [digest for digest in digests if digest.startswith(f"{repository}@")]
+    if not pushed:
+        raise ImageBuildError(f"pushing {image_name}: the registry gave no digest ({digests})")
+    return str(pushed[0])
 
 
 def tail(lines: list[str], count: int = 40) -> str:

@@ -27,19 +27,24 @@ from stackplan.child import CapturingMonitor
 from stackplan.diff import Action
 from stackplan.fakes import unwrap_secrets
 from stackplan.model import ROOT_STACK_TYPE, Resource
-from tests.engine import containers, docker_objects, generated
+from tests.engine import containers, docker_objects, generated, swarm_objects
 from tests.engine.containers import ContainerSpec
 from tests.engine.engine import DockerEngine
 from tests.engine.inputs import ResourceInputs, UnsupportedInputError
 from tests.engine.ledger import CreatedObject, Kind
 from tests.engine.removal import REMOVERS, remove_container
 from tests.engine.steps import DayTwo, Decision, StackState, StateEntry
+from tests.engine.swarm_objects import ServiceSpec
 
 Handler = Callable[[DockerEngine, ResourceInputs], tuple[str, dict[str, Any]]]
 CONTAINER = "docker:index/container:Container"
 IMAGE = "docker:index/image:Image"
+SERVICE = "docker:index/service:Service"
 # Resources with a Docker object of their own, and how the ledger files it.
 KINDS: dict[str, Kind] = {
+    SERVICE: "service",
+    "docker:index/secret:Secret": "secret",
+    "docker:index/serviceConfig:ServiceConfig": "config",
     CONTAINER: "container",
     "docker:index/network:Network": "network",
     "docker:index/volume:Volume": "volume",
@@ -101,6 +106,7 @@ class EngineMocks(pulumi.runtime.Mocks):
         self.monitor = RegistrationMonitor(self, self.day_two.salt)
         self._superseded_images: list[str] = []  # image IDs an in-place rebuild left behind
         self.containers: dict[str, ContainerSpec] = {}  # by container name, for recreation
+        self.services: dict[str, ServiceSpec] = {}  # by Swarm service name
         self.secret_values: list[str] = []  # generated secrets, for the leak checks
         self._handlers: dict[str, Handler] = {
             "docker:index/network:Network": docker_objects.network,
@@ -108,6 +114,9 @@ class EngineMocks(pulumi.runtime.Mocks):
             "docker:index/image:Image": docker_objects.build_image,
             "docker:index/remoteImage:RemoteImage": docker_objects.remote_image,
             "docker:index/container:Container": self._container,
+            SERVICE: self._service,
+            "docker:index/secret:Secret": swarm_objects.secret,
+            "docker:index/serviceConfig:ServiceConfig": swarm_objects.service_config,
             "random:index/randomPassword:RandomPassword": self._generated(
                 generated.random_password
             ),
@@ -158,6 +167,8 @@ class EngineMocks(pulumi.runtime.Mocks):
         if previous is not None and step is None:
             if resource_type == CONTAINER:
                 self._container_spec(inputs)  # for recreate() and the health wait
+            if resource_type == SERVICE:
+                self._service_spec(inputs)
             return str(previous.id), dict(previous.outputs)
         if step is not None and step.provider_decides:
             unknown = sorted({change.path for change in step.changes if change.rule is None})
@@ -192,6 +203,10 @@ class EngineMocks(pulumi.runtime.Mocks):
             if changed & set(LIVE_UPDATES):
                 containers.update_resources(self.engine, previous.id, spec)
             return previous.id, containers.container_outputs(self.engine, previous.id)
+        if resource_type == SERVICE:
+            return swarm_objects.update_service(
+                self.engine, previous.id, self._service_spec(inputs)
+            )
         object_id, outputs = self._handlers[resource_type](
             self.engine, ResourceInputs(resource_type, inputs)
         )
@@ -227,6 +242,16 @@ class EngineMocks(pulumi.runtime.Mocks):
         spec = containers.parse_container(inputs)
         self.containers[spec.name] = spec
         return containers.realize(engine, spec)
+
+    def _service(self, engine: DockerEngine, inputs: ResourceInputs) -> tuple[str, dict]:
+        spec = swarm_objects.parse_service(inputs)
+        self.services[spec.name] = spec
+        return swarm_objects.create_service(engine, spec)
+
+    def _service_spec(self, inputs: dict[str, Any]) -> ServiceSpec:
+        spec = swarm_objects.parse_service(ResourceInputs(SERVICE, inputs))
+        self.services[spec.name] = spec
+        return spec
 
     def _container_spec(self, inputs: dict[str, Any]) -> ContainerSpec:
         spec = containers.parse_container(ResourceInputs(CONTAINER, inputs))

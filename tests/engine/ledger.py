@@ -9,9 +9,18 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
 
-Kind = Literal["container", "network", "volume", "image"]
-# Teardown order: containers hold networks and volumes; images last, once nothing runs them.
-TEARDOWN_ORDER: tuple[Kind, ...] = ("container", "network", "volume", "image")
+Kind = Literal["service", "container", "secret", "config", "network", "volume", "image"]
+# Teardown order: services and containers hold secrets, configs, networks and volumes; images
+# last, once nothing runs them.
+TEARDOWN_ORDER: tuple[Kind, ...] = (
+    "service",
+    "container",
+    "secret",
+    "config",
+    "network",
+    "volume",
+    "image",
+)
 
 
 @dataclass(frozen=True)

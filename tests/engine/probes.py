@@ -1,8 +1,13 @@
-"""Bounded probes the engine tests share: gateway health, and commands inside containers."""
+"""Bounded probes the engine tests share: gateway health, commands inside containers, and the
+integration suite (tests/e2e) run against a stack's outputs document."""
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -11,6 +16,8 @@ from docker.models.containers import Container
 from launchers.polling import poll_until
 
 GATEWAY_RECOVERY_SECONDS = 90
+E2E_TIMEOUT_SECONDS = 600
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 def gateway_health(session: requests.Session, health_url: str) -> tuple[int, dict[str, Any]]:
@@ -70,3 +77,25 @@ def can_connect(container: Container, host: str, port: int) -> bool:
     script = f"exec 3<>/dev/tcp/{host}/{port}"
     exit_code, _ = run_in(container, "timeout", "3", "bash", "-c", script)
     return exit_code == 0
+
+
+def run_integration_suite(outputs_document: Path) -> tuple[bool, str]:
+    """tests/e2e, unchanged, in a subprocess against `outputs_document`: (passed, report).
+
+    Passing means at least one test passed and none failed or was skipped: a suite that skipped
+    its way to green proved nothing about the stack.
+    """
+    environment = {key: value for key, value in os.environ.items() if key != "MICROSTACK_STACK"}
+    environment["MICROSTACK_OUTPUTS"] = str(outputs_document)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "tests/e2e", "-q", "-p", "no:cacheprovider"],
+        cwd=REPOSITORY,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=E2E_TIMEOUT_SECONDS,
+        check=False,
+    )
+    report = result.stdout + result.stderr
+    passed = result.returncode == 0 and " passed" in report and " skipped" not in report
+    return passed, report

@@ -7,6 +7,7 @@ import contextlib
 
 import docker.errors
 
+from tests.engine import swarm_objects
 from tests.engine.engine import DockerEngine
 from tests.engine.ledger import CreatedObject
 
@@ -38,6 +39,9 @@ def remove_image(engine: DockerEngine, created: CreatedObject) -> None:
 
 
 REMOVERS = {
+    "service": swarm_objects.remove_service,
+    "secret": swarm_objects.remove_secret,
+    "config": swarm_objects.remove_config,
     "container": remove_container,
     "network": remove_network,
     "volume": remove_volume,

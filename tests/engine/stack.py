@@ -18,13 +18,20 @@ from typing import Any
 import yaml
 
 from launchers.processes import write_secret
-from tests.engine import containers
+from tests.engine import containers, swarm_objects
 from tests.engine.engine import DockerEngine
 from tests.engine.engine_mocks import EngineMocks
 from tests.engine.ledger import TEARDOWN_ORDER, CreatedObject, Ledger
 from tests.engine.memory import MemoryReport, memory_report
 from tests.engine.removal import REMOVERS, remove_container
 from tests.engine.steps import StackState, Summary
+from tests.engine.swarm import (
+    DEFAULT_ADVERTISE_ADDRESS,
+    ensure_swarm,
+    is_swarm_manager,
+    release_swarm,
+    targets_swarm,
+)
 from tests.support.pulumi_program import run_program
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -57,6 +64,11 @@ class StackFiles:
     def state(self) -> Path:
         """The last run's resources (tests/engine/steps.py); holds the generated secrets: 0600."""
         return self.directory / "state.json"
+
+    @property
+    def swarm(self) -> Path:
+        """What the harness changed on the Swarm for this stack (tests/engine/swarm.py)."""
+        return self.directory / "swarm.json"
 
 
 @dataclass
@@ -97,7 +109,7 @@ class EngineStack:
         # The document and the state hold the stack's passwords: they go with the stack.
         self.files.outputs.unlink(missing_ok=True)
         self.files.state.unlink(missing_ok=True)
-        return tear_down(self.engine, keep_data=keep_data)
+        return tear_down(self.engine, keep_data=keep_data, swarm_record=self.files.swarm)
 
 
 def read_stack_config(path: Path) -> dict[str, Any]:
@@ -113,6 +125,7 @@ def up(
     files: StackFiles | None = None,
     source: Path | None = None,
     tear_down_on_failure: bool = True,
+    advertise_address: str = DEFAULT_ADVERTISE_ADDRESS,
 ) -> EngineStack:
     """Bring the stack up, or apply the program to it when it is up already (as `pulumi up`).
 
@@ -121,6 +134,8 @@ def up(
     this checkout's: a tree whose infra/ differs is refused, since one process cannot import two.
     A failed first `up` removes what it made (unless `tear_down_on_failure` is off); a failed
     update leaves the stack as far as it got, like `pulumi up`, and the next `up` carries on.
+    A `swarm`-target stack runs on the engine's Swarm, initialised (on `advertise_address`) when
+    the engine is in none.
     """
     root = check_source(source or REPOSITORY)
     config = read_stack_config(root / f"Pulumi.{stack}.yaml") if config is None else config
@@ -129,7 +144,9 @@ def up(
     previous = StackState.load(files.state)
     if previous is None:
         # A crashed earlier run may have left objects behind; names are fixed, so they would clash.
-        tear_down(engine)
+        tear_down(engine, swarm_record=files.swarm)
+    if targets_swarm(config):
+        ensure_swarm(engine, files.swarm, advertise_address)
     mocks = EngineMocks(engine, previous)
     try:
         # In the program's directory, as the CLI runs it: build contexts are relative to it
@@ -144,7 +161,7 @@ def up(
     except BaseException:
         mocks.close()
         if previous is None and tear_down_on_failure:
-            tear_down(engine)
+            tear_down(engine, swarm_record=files.swarm)
         else:
             mocks.day_two.state().save(files.state)
         raise
@@ -192,20 +209,35 @@ def wait_for_health(engine: DockerEngine, mocks: EngineMocks) -> None:
             containers.wait_until_healthy(engine, attrs["Id"], timeout)
 
 
-def tear_down(engine: DockerEngine, *, keep_data: bool = False) -> list[str]:
-    """Remove the stack's objects; returns whatever labelled with the stack still remains."""
+def tear_down(
+    engine: DockerEngine, *, keep_data: bool = False, swarm_record: Path | None = None
+) -> list[str]:
+    """Remove the stack's objects, then undo what the harness did to the Swarm (`swarm_record`);
+    returns whatever labelled with the stack still remains."""
     kinds = [kind for kind in TEARDOWN_ORDER if not (keep_data and kind == "volume")]
     for kind in kinds:
-        for created in engine.ledger.objects(kind) + labelled(engine, kind):
+        found = engine.ledger.objects(kind) + labelled(engine, kind)
+        if kind == "service":
+            # All at once: each then only waits for its tasks, which stop side by side.
+            swarm_objects.remove_services(engine, found)
+        for created in found:
             REMOVERS[kind](engine, created)
             engine.ledger.forget(created)
-    return remaining(engine, keep_data=keep_data)
+    left = remaining(engine, keep_data=keep_data)
+    if swarm_record is not None:
+        release_swarm(engine, swarm_record)
+    return left
 
 
 def labelled(engine: DockerEngine, kind: str) -> list[CreatedObject]:
     filters = {"label": engine.label_filters}
     client = engine.client
-    if kind == "container":
+    if kind in SWARM_KINDS:
+        if not is_swarm_manager(engine):
+            return []  # no Swarm objects can exist on an engine that is not a manager
+        listing = getattr(client.api, SWARM_KINDS[kind])(filters=filters)
+        found = [(item["ID"], item["Spec"]["Name"]) for item in listing]
+    elif kind == "container":
         found = [(c.id, c.name) for c in client.containers.list(all=True, filters=filters)]
     elif kind == "network":
         found = [(n.id, n.name) for n in client.networks.list(filters=filters)]
@@ -217,6 +249,9 @@ def labelled(engine: DockerEngine, kind: str) -> list[CreatedObject]:
         images = sorted(client.images.list(filters=filters), key=created_at, reverse=True)
         found = [(i.id, i.id) for i in images]
     return [CreatedObject(kind, str(object_id), str(name)) for object_id, name in found]  # type: ignore[arg-type]
+
+
+SWARM_KINDS = {"service": "services", "secret": "secrets", "config": "configs"}
 
 
 def created_at(image: Any) -> str:

@@ -4,20 +4,23 @@ own network namespace, tests/engine/worker_node.py), with the images in a regist
 Swarm" tells a team to set it up.
 
 Under a 40/s GET load the services scale out onto the worker, the stores and the gateway stay on
-the manager, and draining the worker moves its tasks back without a failed GET. The test puts the
-stack back (no registry, one node, two replicas) before it ends.
+the manager, draining the worker moves its tasks back, and a worker that drops off the network
+has its tasks replaced on the manager, each without a failed GET. The module puts the stack back
+(no registry, one node, two replicas) when it ends.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import docker.errors
 import pytest
 
 from launchers.polling import poll_until
+from launchers.processes import run_checked
 from tests.engine.conftest import SWARM_STACK
 from tests.engine.registry import Registry
 from tests.engine.stack import REPOSITORY, EngineStack, read_stack_config
@@ -71,30 +74,17 @@ def joined(stack: EngineStack, worker: WorkerNode) -> Iterator[str]:
             manager.api.remove_node(node_id, force=True)
 
 
-def drain(stack: EngineStack, node_id: str) -> None:
-    """`docker node update --availability drain`, then wait until every service runs all its
-    replicas elsewhere."""
-    api = stack.engine.client.api
-    node = api.inspect_node(node_id)
-    api.update_node(node_id, node["Version"]["Index"], node["Spec"] | {"Availability": "drain"})
-
-    def placement() -> dict[str, list[str]]:
-        return {logical: nodes_of(stack, logical) for logical in APPLICATIONS}
-
-    poll_until(
-        placement,
-        lambda now: all(
-            len(nodes) == SCALED_REPLICAS and node_id not in nodes for nodes in now.values()
-        ),
-        timeout=MOVE_SECONDS,
-        interval=1,
-        message=lambda now: f"tasks still on the drained node, or missing: {now}",
-    )
+@dataclass(frozen=True)
+class Cluster:
+    config: dict[str, Any]  # the stack's config with the registry set
+    manager_id: str
+    worker_id: str
 
 
-def test_a_second_node_takes_tasks_and_draining_it_costs_no_get(
-    swarm_stack: EngineStack, swarm_worker: WorkerNode, report: Callable[[str], None]
-) -> None:
+@pytest.fixture(scope="module")
+def cluster(swarm_stack: EngineStack, swarm_worker: WorkerNode) -> Iterator[Cluster]:
+    """The worker joined, the images in a registry both nodes trust; afterwards the worker out,
+    and the stack back as it was (no registry, two replicas)."""
     config = read_stack_config(REPOSITORY / f"Pulumi.{SWARM_STACK}.yaml")
     manager_id = str(swarm_stack.engine.client.info()["Swarm"]["NodeID"])
     with Registry(host=swarm_worker.host_address) as registry:
@@ -103,31 +93,104 @@ def test_a_second_node_takes_tasks_and_draining_it_costs_no_get(
             # A second node pulls what it runs: first the images go to the registry, and the
             # services roll onto their repo digests.
             swarm_stack.apply(pushed)
-            for logical in APPLICATIONS:
-                image = swarm_stack.engine.client.api.inspect_service(
-                    swarm_stack.engine.scope.name(logical)
-                )["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
-                assert image.startswith(f"{registry.address}/") and "@sha256:" in image, image
-
             with joined(swarm_stack, swarm_worker) as worker_id:
-                _, load = GetLoad(swarm_stack.outputs).run_while(
-                    lambda: swarm_stack.apply(
-                        pushed | {"microstack:serviceReplicas": SCALED_REPLICAS}
-                    )
-                )
-                report(f"swarm: scaling out onto a second node under load: {load.describe()}")
-                assert load.failed == 0, load.describe()
-                for logical in APPLICATIONS:
-                    assert set(nodes_of(swarm_stack, logical)) == {manager_id, worker_id}, logical
-                for pinned in ("postgres", "redis", "gateway"):
-                    assert nodes_of(swarm_stack, pinned) == [manager_id], pinned
-
-                _, load = GetLoad(swarm_stack.outputs).run_while(
-                    lambda: drain(swarm_stack, worker_id)
-                )
-                report(f"swarm: draining the second node under load: {load.describe()}")
-                assert load.failed == 0, load.describe()
+                yield Cluster(pushed, manager_id, worker_id)
         finally:
             swarm_stack.apply(config)
     for logical in APPLICATIONS:
         assert len(running_tasks(swarm_stack, logical)) == 2, logical
+
+
+def test_services_run_the_pushed_images_by_digest(
+    swarm_stack: EngineStack, cluster: Cluster
+) -> None:
+    registry = cluster.config["microstack:imageRegistry"]
+    for logical in APPLICATIONS:
+        spec = swarm_stack.engine.client.api.inspect_service(swarm_stack.engine.scope.name(logical))
+        image = spec["Spec"]["TaskTemplate"]["ContainerSpec"]["Image"]
+        assert image.startswith(f"{registry}/") and "@sha256:" in image, image
+
+
+def test_tasks_spread_over_both_nodes_and_draining_one_costs_no_get(
+    swarm_stack: EngineStack, cluster: Cluster, report: Callable[[str], None]
+) -> None:
+    _, load = GetLoad(swarm_stack.outputs).run_while(
+        lambda: swarm_stack.apply(cluster.config | {"microstack:serviceReplicas": SCALED_REPLICAS})
+    )
+    report(f"swarm: scaling out onto a second node under load: {load.describe()}")
+    assert load.failed == 0, load.describe()
+    for logical in APPLICATIONS:
+        nodes = set(nodes_of(swarm_stack, logical))
+        assert nodes == {cluster.manager_id, cluster.worker_id}, logical
+    for pinned in ("postgres", "redis", "gateway"):
+        assert nodes_of(swarm_stack, pinned) == [cluster.manager_id], pinned
+
+    try:
+        _, load = GetLoad(swarm_stack.outputs).run_while(
+            lambda: set_availability(swarm_stack, cluster.worker_id, "drain")
+        )
+        report(f"swarm: draining the second node under load: {load.describe()}")
+        assert load.failed == 0, load.describe()
+        wait_for_placement(swarm_stack, SCALED_REPLICAS, away_from=cluster.worker_id)
+    finally:
+        set_availability(swarm_stack, cluster.worker_id, "active")
+
+
+def test_a_node_that_drops_off_the_network_has_its_tasks_replaced_without_a_failed_get(
+    swarm_stack: EngineStack,
+    cluster: Cluster,
+    swarm_worker: WorkerNode,
+    report: Callable[[str], None],
+) -> None:
+    # Two more tasks per service: the scheduler puts them on the emptier node, the worker.
+    replicas = SCALED_REPLICAS + 2
+    swarm_stack.apply(cluster.config | {"microstack:serviceReplicas": replicas})
+    for logical in APPLICATIONS:
+        assert cluster.worker_id in nodes_of(swarm_stack, logical), logical
+
+    def cut_and_wait() -> None:
+        link(swarm_worker, up=False)
+        wait_for_placement(swarm_stack, replicas, away_from=cluster.worker_id)
+
+    try:
+        _, load = GetLoad(swarm_stack.outputs).run_while(cut_and_wait)
+    finally:
+        link(swarm_worker, up=True)
+    report(f"swarm: a node lost under load: {load.describe()}")
+    assert load.failed == 0, load.describe()
+    state = swarm_stack.engine.client.api.inspect_node(cluster.worker_id)["Status"]["State"]
+    assert state == "down"
+
+
+def link(worker: WorkerNode, *, up: bool) -> None:
+    """The host's end of the worker's only link, down (the node is gone for the Swarm: no
+    heartbeat, no overlay traffic) or up again."""
+    run_checked(
+        ["ip", "link", "set", worker.host_link, "up" if up else "down"], None, "setting the link"
+    )
+
+
+def set_availability(stack: EngineStack, node_id: str, availability: str) -> None:
+    """`docker node update --availability <availability>`."""
+    api = stack.engine.client.api
+    node = api.inspect_node(node_id)
+    api.update_node(
+        node_id, node["Version"]["Index"], node["Spec"] | {"Availability": availability}
+    )
+
+
+def wait_for_placement(stack: EngineStack, replicas: int, *, away_from: str) -> None:
+    """Until every service runs all its replicas on nodes other than `away_from`."""
+
+    def placement() -> dict[str, list[str]]:
+        return {logical: nodes_of(stack, logical) for logical in APPLICATIONS}
+
+    poll_until(
+        placement,
+        lambda now: all(
+            len(nodes) == replicas and away_from not in nodes for nodes in now.values()
+        ),
+        timeout=MOVE_SECONDS,
+        interval=1,
+        message=lambda now: f"tasks still on {away_from}, or missing: {now}",
+    )

@@ -4,7 +4,8 @@ and what to change. Property names are the engine's camelCase; types are provide
 Both targets are checked: a rule about a workload reads a `docker.Container` or a Swarm
 `docker.Service` through one adapter (`workload_of`), so the same facts (environment, user,
 capabilities, memory limit, restart, healthcheck, waiting for health, labels, published ports) are
-judged once. Swarm's image references are checked with the images.
+judged once. Swarm's image references are checked with the images; rules only Swarm has
+(rollback, stores replaced stop-first) are their own policy.
 
 Policy config (`pulumi preview --policy-pack policy --policy-pack-config <file>`), the same keys as
 the stack's:
@@ -429,6 +430,34 @@ def validate_stack_labels(args: ResourceValidationArgs, report: ReportViolation)
             )
 
 
+def validate_swarm_updates(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    workload = workload_of(args)
+    if workload is None or args.resource_type != SERVICE:
+        return
+    action = workload.read("updateConfig.failureAction")
+    if action != "rollback":
+        report(
+            f"{workload.where('updateConfig.failureAction')} is {action!r}: set rollback, so a "
+            "failed update returns to the tasks that worked",
+            None,
+        )
+    if store_key(args.props) is not None:
+        _validate_store_updates(workload, report)
+
+
+def _validate_store_updates(workload: Workload, report: ReportViolation) -> None:
+    # Two PostgreSQL (or Redis) processes on one data directory corrupt it.
+    replicas = workload.read("mode.replicated.replicas")
+    if replicas != 1:
+        report(f"{workload.where('mode.replicated.replicas')} is {replicas!r}: run 1 task", None)
+    order = workload.read("updateConfig.order")
+    if order != "stop-first":
+        report(
+            f"{workload.where('updateConfig.order')} is {order!r}: replace a store stop-first",
+            None,
+        )
+
+
 # --- stack policies ------------------------------------------------------------------------
 
 
@@ -559,6 +588,12 @@ POLICIES: list[Any] = [
         "stack-labels",
         "Every Docker object carries the stack labels",
         validate_stack_labels,
+        MANDATORY,
+    ),
+    _resource(
+        "swarm-updates-roll-back",
+        "Swarm services roll a failed update back; stores run one task, replaced stop-first",
+        validate_swarm_updates,
         MANDATORY,
     ),
     StackValidationPolicy(

@@ -200,6 +200,10 @@ def test_an_unsafe_config_is_refused() -> None:
     assert any("microstack:gatewayBindAddress" in m for m in advisory)
 
 
+# Policies about what only a Swarm service has.
+SWARM_ONLY = {"swarm-updates-roll-back"}
+
+
 def violating(dev: list[PolicyResource], policy: str) -> list[PolicyResource]:
     """One resource of the dev stack broken the way `policy` must catch."""
     users, gateway, redis = named(dev, "users-1"), named(dev, "gateway"), named(dev, "redis")
@@ -229,7 +233,11 @@ def violating(dev: list[PolicyResource], policy: str) -> list[PolicyResource]:
     return cases[policy]
 
 
-@pytest.mark.parametrize("policy", policies.POLICIES, ids=lambda policy: policy.name)
+@pytest.mark.parametrize(
+    "policy",
+    [policy for policy in policies.POLICIES if policy.name not in SWARM_ONLY],
+    ids=lambda policy: policy.name,
+)
 def test_each_policy_refuses_its_violation_and_names_the_property(
     dev: list[PolicyResource], policy: Any
 ) -> None:
@@ -386,6 +394,27 @@ SWARM_CASES = [
         "internal",
         False,
         "network backend-network: internal is not true",
+    ),
+    SwarmCase(
+        "swarm-updates-roll-back",
+        "products",
+        "updateConfig.failureAction",
+        "pause",
+        "service products: updateConfig.failureAction is 'pause'",
+    ),
+    SwarmCase(
+        "swarm-updates-roll-back",
+        "postgres",
+        "updateConfig.order",
+        "start-first",
+        "service postgres: updateConfig.order is 'start-first'",
+    ),
+    SwarmCase(
+        "swarm-updates-roll-back",
+        "redis",
+        "mode.replicated.replicas",
+        2,
+        "service redis: mode.replicated.replicas is 2",
     ),
 ]
 

@@ -392,7 +392,8 @@ def remove_service(engine: DockerEngine, created: CreatedObject, timeout: float 
     with contextlib.suppress(docker.errors.NotFound):
         engine.client.api.remove_service(created.id)
     poll_until(
-        lambda: engine.client.containers.list(
+        # The listing alone: inspecting each container would race with its removal.
+        lambda: engine.client.api.containers(
             all=True, filters={"label": f"com.docker.swarm.service.id={created.id}"}
         ),
         lambda containers: not containers,

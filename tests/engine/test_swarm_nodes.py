@@ -126,12 +126,13 @@ def test_tasks_spread_over_both_nodes_and_draining_one_costs_no_get(
         assert nodes_of(swarm_stack, pinned) == [cluster.manager_id], pinned
 
     try:
-        _, load = GetLoad(swarm_stack.outputs).run_while(
-            lambda: set_availability(swarm_stack, cluster.worker_id, "drain")
-        )
+        def drain_and_wait() -> None:
+            set_availability(swarm_stack, cluster.worker_id, "drain")
+            wait_for_placement(swarm_stack, SCALED_REPLICAS, away_from=cluster.worker_id)
+
+        _, load = GetLoad(swarm_stack.outputs).run_while(drain_and_wait)
         report(f"swarm: draining the second node under load: {load.describe()}")
         assert load.failed == 0, load.describe()
-        wait_for_placement(swarm_stack, SCALED_REPLICAS, away_from=cluster.worker_id)
     finally:
         set_availability(swarm_stack, cluster.worker_id, "active")
 

@@ -18,8 +18,8 @@ import requests
 from tests.engine.build_base_images import build_all
 from tests.engine.engine import docker_available
 from tests.engine.stack import EngineStack, up
-from tests.engine.worker_node import WorkerNetwork, WorkerNode
-from tests.support.binaries import binaries_required, running_in_ci
+from tests.engine.worker_node import WorkerNetwork, WorkerNode, running_worker
+from tests.support.binaries import running_in_ci
 from tests.support.https import gateway_session, write_ca_file
 
 TEARDOWN_MARKER = "engine_teardown"
@@ -104,13 +104,8 @@ def swarm_worker(docker_engine: docker.DockerClient) -> Iterator[WorkerNode]:
     exists before the Swarm does: the manager advertises its end of the node's link, the only
     address of this machine that the node reaches."""
     # Its own link, apart from the one tests/engine/test_cluster_parts.py uses.
-    node = WorkerNode(WorkerNetwork.numbered(1))
-    try:
-        with binaries_required():
-            node.start()
+    with running_worker(WorkerNetwork.numbered(1)) as node:
         yield node
-    finally:
-        node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,6 @@ import signal
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import requests
 import yaml
@@ -34,6 +33,7 @@ from launchers.processes import (
     wait_until_ready,
 )
 from launchers.tls import self_signed_certificate
+from tests.support.started import StartStop
 
 DOCKER_CERTS_DIR = Path("/etc/docker/certs.d")
 START_TIMEOUT_SECONDS = 30.0
@@ -41,7 +41,7 @@ STOP_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass
-class Registry:
+class Registry(StartStop):
     """``docker-registry`` listening on ``host:port`` (a free port when none is given)."""
 
     host: str
@@ -100,21 +100,6 @@ class Registry:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
-
-    def __enter__(self) -> Registry:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _write_config(self) -> Path:
         # One certificate that is its own CA (launchers/tls.py): Go and OpenSSL both accept a trust

@@ -14,7 +14,7 @@ import base64
 import contextlib
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import docker.errors
 from docker.types import (
@@ -56,25 +56,26 @@ class ServiceFailedError(RuntimeError):
 
 
 def secret(engine: DockerEngine, inputs: ResourceInputs) -> tuple[str, dict[str, Any]]:
-    name = inputs.require("name")
-    data = base64.b64decode(inputs.require("data"))
-    labels = label_map(inputs.take("labels"))
-    inputs.finish()
-    created = engine.client.api.create_secret(name, data, labels=labels)
-    secret_id = str(created["ID"])
-    engine.ledger.add("secret", secret_id, name)
-    return secret_id, {"name": name}
+    return _swarm_file(engine, inputs, "secret")
 
 
 def service_config(engine: DockerEngine, inputs: ResourceInputs) -> tuple[str, dict[str, Any]]:
+    return _swarm_file(engine, inputs, "config")
+
+
+def _swarm_file(
+    engine: DockerEngine, inputs: ResourceInputs, kind: Literal["secret", "config"]
+) -> tuple[str, dict[str, Any]]:
+    """A Secret or a ServiceConfig: the same three arguments, the same Engine API shape."""
     name = inputs.require("name")
     data = base64.b64decode(inputs.require("data"))
     labels = label_map(inputs.take("labels"))
     inputs.finish()
-    created = engine.client.api.create_config(name, data, labels=labels)
-    config_id = str(created["ID"])
-    engine.ledger.add("config", config_id, name)
-    return config_id, {"name": name}
+    api = engine.client.api
+    create = api.create_secret if kind == "secret" else api.create_config
+    object_id = str(create(name, data, labels=labels)["ID"])
+    engine.ledger.add(kind, object_id, name)
+    return object_id, {"name": name}
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from tests.engine.worker_node import (
     WorkerNode,
     copy_image,
     mounts_below,
+    running_worker,
 )
 from tests.support.binaries import binaries_required
 
@@ -39,13 +40,8 @@ PROBE_REPOSITORY = "microstack-cluster-parts/probe"
 
 @pytest.fixture(scope="module")
 def worker(docker_engine: docker.DockerClient) -> Iterator[WorkerNode]:
-    node = WorkerNode()
-    try:
-        with binaries_required():
-            node.start()
+    with running_worker() as node:
         yield node
-    finally:
-        node.stop()
 
 
 def test_worker_is_an_engine_of_its_own(

@@ -32,7 +32,6 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 
 import docker
 import docker.errors
@@ -46,6 +45,8 @@ from launchers.processes import (
     spawn,
     wait_until_ready,
 )
+from tests.support.binaries import binaries_required
+from tests.support.started import StartStop
 
 NETNS_DIR = Path("/var/run/netns")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -100,7 +101,7 @@ class WorkerNetwork:
 
 
 @dataclass
-class WorkerNode:
+class WorkerNode(StartStop):
     """A dockerd in its own network namespace; ``start``/``stop`` or use it as a context manager."""
 
     network: WorkerNetwork = field(default_factory=WorkerNetwork)
@@ -178,21 +179,6 @@ class WorkerNode:
             run_checked(["ip", "link", "delete", self.host_link], None, "deleting the veth pair")
         if (NETNS_DIR / self.name).exists():
             run_checked(["ip", "netns", "delete", self.name], None, "deleting the namespace")
-
-    def __enter__(self) -> WorkerNode:
-        try:
-            return self.start()
-        except BaseException:
-            self.stop()
-            raise
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def processes(self) -> list[int]:
         """Live processes of this node: in its namespace, in its cgroups, or shims of its
@@ -428,3 +414,16 @@ def _shim_of(process: Path, name: str) -> bool:
         flag == b"-namespace" and value == name.encode()
         for flag, value in itertools.pairwise(arguments)
     )
+
+
+@contextlib.contextmanager
+def running_worker(network: WorkerNetwork | None = None) -> Iterator[WorkerNode]:
+    """A started node, stopped afterwards (also after a failed start). A missing binary (ip,
+    nsenter, dockerd) skips the test, or fails it in CI (tests.support.binaries)."""
+    node = WorkerNode(network or WorkerNetwork())
+    try:
+        with binaries_required():
+            node.start()
+        yield node
+    finally:
+        node.stop()

@@ -294,8 +294,11 @@ class LocalCache:
     def _tick(self) -> None:
         self.report_hits()
         with self._lock:
+            self._drain()
+            if self._replies and time.monotonic() - self._replies[0][0] > _LIVENESS_SECONDS:
+                # Silent for too long (a partition, a hung Redis): start over on a new connection.
+                self._lose(redis.TimeoutError("no reply on the tracking connection"))
             if self._connection is not None:
-                self._drain()
                 self._send(("PING",), _ignore)
                 return
             entities = sorted(self._wanted)

@@ -125,7 +125,7 @@ class LocalCache:
             if not self._usable(entity):
                 return None
             found = self._entries.get(key)
-            if found.__class__ is bytes:
+            if isinstance(found, bytes):
                 return self._hit(key, found)
             return self._reserve(key, found)
 

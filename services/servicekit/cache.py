@@ -20,6 +20,11 @@ write would cost the next read a miss.
 Cached documents are JSON bytes, served as they are stored (``item_json``, ``listing_json``): a hit
 neither decodes nor re-encodes them.
 
+Each process also keeps a copy of what it read from Redis (local_cache.py), invalidated by Redis
+itself (client-side caching, broadcast tracking): a repeated read is answered without a round
+trip. That is why a write drops its keys from this process's copy at once, and why its
+invalidation ends with one more round trip to Redis (``_send_invalidations``).
+
 Any RedisError means "no cache": reads and writes go to PostgreSQL and ``/health`` says degraded.
 
 Why failed invalidations are kept: a write that commits while Redis is unreachable cannot delete
@@ -53,6 +58,7 @@ from redis.connection import AbstractConnection
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
+from servicekit.local_cache import LocalCache
 from servicekit.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -130,9 +136,14 @@ class Cache:
         self._thread_state = threading.local()
         self._lookup_connections: list[AbstractConnection] = []
         self._lookup_connections_lock = threading.Lock()
+        # Its connection and thread start on first use, so after the fork like everything here.
+        self._local = LocalCache(
+            self._new_tracking_connection, settings.cache_local_max_bytes, self._add_local_hits
+        )
 
     def after_fork(self) -> None:
-        """In a new worker: a client of its own (sockets must not be shared across a fork)."""
+        """In a new worker: a client and a local copy of its own (sockets must not be shared
+        across a fork, and a thread of the parent does not exist in the child)."""
         self._connect()
 
     def item(self, entity: str, item_id: int, load: Callable[[], JsonValue]) -> JsonValue:
@@ -144,12 +155,17 @@ class Cache:
         if not self._replay_invalidations(wait=False):
             return _encode(load())
         key, version_key = f"{entity}:{item_id}", _version_key(entity, item_id)
+        slot = self._local.lookup(entity, key)
+        if isinstance(slot, bytes):
+            return slot
         try:
             found = self._run_lookup(self._item_lookup, [key, version_key, *self._counters], [])
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
             return _encode(load())
         if isinstance(found, bytes):
+            if slot is not None:
+                self._local.store(slot, found)
             return found
         return self._fill(version_key, found[0], key, self._item_ttl, load)
 
@@ -181,6 +197,9 @@ class Cache:
         if not self._replay_invalidations(wait=False):
             return _encode(load())
         generation_key = _generation_key(entity)
+        slot = self._local.lookup_listing(entity, generation_key, key)
+        if isinstance(slot, bytes):
+            return slot
         try:
             generation, cached = self._run_lookup(
                 self._lookup, [generation_key, *self._counters], [key]
@@ -188,10 +207,12 @@ class Cache:
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
             return _encode(load())
+        key = key.replace(GENERATION, generation.decode())
+        if slot is not None:
+            self._local.store_listing(slot, generation, key, cached)
         if cached is not None:
             found: bytes = cached
             return found
-        key = key.replace(GENERATION, generation.decode())
         return self._fill(generation_key, generation, key, self._list_ttl, load)
 
     def invalidate(self, entity: str, *item_ids: int) -> None:
@@ -200,6 +221,9 @@ class Cache:
         When Redis cannot be reached the write itself has still succeeded: the invalidation is
         kept and replayed before this process next uses the cache (see the module docstring).
         """
+        self._local.discard(
+            [f"{entity}:{item_id}" for item_id in item_ids] + [_generation_key(entity)]
+        )
         with self._replay_state:
             self._pending.setdefault(entity, set()).update(item_ids)
         self._replay_invalidations(wait=True)
@@ -246,8 +270,13 @@ class Cache:
                     pipeline.expire(_version_key(entity, item_id), _VERSION_TTL_SECONDS)
                 pipeline.incr(_generation_key(entity))
             pipeline.execute()
+        # Redis pushed the invalidations to every process's local copy while it ran the MULTI,
+        # and writes them out no later than its reply; one more round trip makes sure they have
+        # left before this write answers its client (local_cache.py, read-your-writes).
+        self._client.ping()
 
     def counters(self) -> dict[str, int | None]:
+        self._local.report_hits()
         try:
             hits, misses = self._client.mget(self._counter_key("hits"), self._counter_key("misses"))
         except redis.RedisError as error:
@@ -267,6 +296,7 @@ class Cache:
         return True
 
     def close(self) -> None:
+        self._local.close()
         with self._lookup_connections_lock:
             connections, self._lookup_connections = self._lookup_connections, []
         for connection in connections:
@@ -329,6 +359,25 @@ class Cache:
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
         return payload
+
+    def _new_tracking_connection(self) -> AbstractConnection:
+        """A RESP3 connection with the client's settings, named so that operators can find it."""
+        pool = self._client.connection_pool
+        kwargs = {
+            **pool.connection_kwargs,
+            "protocol": 3,
+            "client_name": f"{self._service}-invalidations",
+        }
+        connection: AbstractConnection = pool.connection_class(**kwargs)
+        return connection
+
+    def _add_local_hits(self, hits: int) -> bool:
+        """Hits answered by the local copy, added to the shared counter in one command."""
+        try:
+            self._client.incrby(self._counter_key("hits"), hits)
+        except redis.RedisError:
+            return False
+        return True
 
     def _counter_key(self, kind: str) -> str:
         return f"stats:{self._service}:cache:{kind}"

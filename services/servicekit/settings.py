@@ -36,6 +36,8 @@ class Settings:
     redis_db: int = 0
     cache_item_ttl_seconds: int = 300
     cache_list_ttl_seconds: int = 60
+    # Each worker's copy of what it read from Redis (cache.py, local_cache.py); 0 turns it off.
+    cache_local_max_bytes: int = 2 * 1024 * 1024
     log_level: str = "INFO"
     cors_allowed_origins: tuple[str, ...] = ()
     trusted_proxy_count: int = 1
@@ -67,6 +69,9 @@ class Settings:
             redis_db=env.integer("REDIS_DB", 0, minimum=0, maximum=15),
             cache_item_ttl_seconds=env.integer("CACHE_ITEM_TTL_SECONDS", 300, minimum=1),
             cache_list_ttl_seconds=env.integer("CACHE_LIST_TTL_SECONDS", 60, minimum=1),
+            cache_local_max_bytes=env.integer(
+                "CACHE_LOCAL_MAX_BYTES", 2 * 1024 * 1024, minimum=0, maximum=1024 * 1024 * 1024
+            ),
             log_level=_log_level(env),
             cors_allowed_origins=env.csv("CORS_ALLOWED_ORIGINS"),
             trusted_proxy_count=env.integer("TRUSTED_PROXY_COUNT", 1, minimum=0, maximum=10),

@@ -59,6 +59,7 @@ def test_cors_origins_are_comma_separated() -> None:
         ({**REQUIRED, "DATABASE_PORT": "70000"}, "DATABASE_PORT"),
         ({**REQUIRED, "REDIS_DB": "16"}, "REDIS_DB"),
         ({**REQUIRED, "CACHE_ITEM_TTL_SECONDS": "0"}, "CACHE_ITEM_TTL_SECONDS"),
+        ({**REQUIRED, "CACHE_LOCAL_MAX_BYTES": "-1"}, "CACHE_LOCAL_MAX_BYTES"),
         ({**REQUIRED, "DATABASE_STATEMENT_TIMEOUT_MS": "-5"}, "DATABASE_STATEMENT_TIMEOUT_MS"),
         ({**REQUIRED, "LOG_LEVEL": "LOUD"}, "LOG_LEVEL"),
         ({**REQUIRED, "GUNICORN_THREADS": "0"}, "GUNICORN_THREADS"),

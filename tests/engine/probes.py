@@ -1,5 +1,6 @@
-"""Bounded probes the engine tests share: gateway health, commands inside containers, and the
-integration suite (tests/e2e) run against a stack's outputs document."""
+"""Bounded probes the engine tests share: gateway health, commands inside containers, a Swarm
+service's running tasks, and the integration suite (tests/e2e) run against a stack's outputs
+document."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import requests
 from docker.models.containers import Container
 
 from launchers.polling import poll_until
+from tests.engine.engine import DockerEngine
 
 GATEWAY_RECOVERY_SECONDS = 90
+APPLICATIONS = ("users", "products", "orders")
 E2E_TIMEOUT_SECONDS = 600
 REPOSITORY = Path(__file__).resolve().parents[2]
 
@@ -99,3 +102,11 @@ def run_integration_suite(outputs_document: Path) -> tuple[bool, str]:
     report = result.stdout + result.stderr
     passed = result.returncode == 0 and " passed" in report and " skipped" not in report
     return passed, report
+
+
+def running_tasks(engine: DockerEngine, logical: str) -> list[dict[str, Any]]:
+    """The tasks of the stack's Swarm service `logical` that should run and do."""
+    tasks = engine.client.api.tasks(
+        filters={"service": engine.scope.name(logical), "desired-state": "running"}
+    )
+    return [task for task in tasks if task["Status"]["State"] == "running"]

@@ -21,7 +21,7 @@ from docker.models.containers import Container
 from infra.services import DATABASE_PASSWORD_FILE, REDIS_PASSWORD_FILE
 from launchers.polling import poll_until
 from tests.engine.conftest import SWARM_STACK
-from tests.engine.probes import run_in, run_integration_suite
+from tests.engine.probes import APPLICATIONS, run_in, run_integration_suite, running_tasks
 from tests.engine.stack import REPOSITORY, EngineStack, copy_repository, read_stack_config
 from tests.engine.steps import Summary
 from tests.engine.swarm import STORES_LABEL, STORES_VALUE
@@ -30,7 +30,6 @@ from tests.support.load import GetLoad
 
 pytestmark = pytest.mark.engine
 
-APPLICATIONS = ("users", "products", "orders")
 WORKLOADS = ("postgres", "redis", *APPLICATIONS, "gateway")
 REPLACEMENT_SECONDS = 120
 
@@ -42,13 +41,6 @@ def swarm_config() -> dict[str, Any]:
 
 def service_name(stack: EngineStack, logical: str) -> str:
     return stack.engine.scope.name(logical)
-
-
-def running_tasks(stack: EngineStack, logical: str) -> list[dict[str, Any]]:
-    tasks = stack.engine.client.api.tasks(
-        filters={"service": service_name(stack, logical), "desired-state": "running"}
-    )
-    return [task for task in tasks if task["Status"]["State"] == "running"]
 
 
 def task_containers(stack: EngineStack, logical: str) -> list[Container]:
@@ -70,7 +62,7 @@ def steps(summary: Summary) -> set[tuple[str, str]]:
 
 def wait_for_replicas(stack: EngineStack, logical: str, count: int) -> list[dict[str, Any]]:
     return poll_until(
-        lambda: running_tasks(stack, logical),
+        lambda: running_tasks(stack.engine, logical),
         lambda tasks: len(tasks) == count,
         timeout=REPLACEMENT_SECONDS,
         interval=1,
@@ -94,14 +86,14 @@ def test_every_workload_runs_its_replicas_and_the_stores_run_on_the_labelled_nod
     client = swarm_stack.engine.client
     outputs = swarm_stack.outputs
     for logical in APPLICATIONS:
-        tasks = running_tasks(swarm_stack, logical)
+        tasks = running_tasks(swarm_stack.engine, logical)
         slots = {f"{service_name(swarm_stack, logical)}.{task['Slot']}" for task in tasks}
         assert slots == set(outputs["service_containers"][logical]), logical
     for store in ("postgres", "redis"):
-        (task,) = running_tasks(swarm_stack, store)
+        (task,) = running_tasks(swarm_stack.engine, store)
         labels = client.api.inspect_node(task["NodeID"])["Spec"].get("Labels") or {}
         assert labels.get(STORES_LABEL) == STORES_VALUE, store
-    (gateway,) = running_tasks(swarm_stack, "gateway")
+    (gateway,) = running_tasks(swarm_stack.engine, "gateway")
     assert client.api.inspect_node(gateway["NodeID"])["Spec"]["Role"] == "manager"
 
 
@@ -141,7 +133,7 @@ def test_a_killed_task_is_replaced_by_swarm_and_costs_no_get(
         poll_until(
             lambda: {
                 task["Status"]["ContainerStatus"]["ContainerID"]
-                for task in running_tasks(swarm_stack, "users")
+                for task in running_tasks(swarm_stack.engine, "users")
             },
             lambda running: len(running) == 2 and victim.id not in running,
             timeout=REPLACEMENT_SECONDS,
@@ -191,7 +183,7 @@ def test_two_to_four_replicas_is_an_update_of_each_service(
         assert steps(summary) == {("update", logical) for logical in APPLICATIONS}
         assert service_ids(swarm_stack) == before
         for logical in APPLICATIONS:
-            assert len(running_tasks(swarm_stack, logical)) == 4, logical
+            assert len(running_tasks(swarm_stack.engine, logical)) == 4, logical
             assert len(swarm_stack.outputs["service_containers"][logical]) == 4
     finally:
         swarm_stack.apply(swarm_config)
@@ -227,7 +219,7 @@ def test_a_new_image_that_never_turns_healthy_is_rolled_back_and_the_old_tasks_s
     changed = tree / "services/product-service/product_service/__init__.py"
     changed.write_text(changed.read_text() + BROKEN_HEALTH)
     old_image = swarm_stack.outputs["images"]["products"]["id"]
-    old_tasks = {task["ID"] for task in running_tasks(swarm_stack, "products")}
+    old_tasks = {task["ID"] for task in running_tasks(swarm_stack.engine, "products")}
     load = GetLoad(swarm_stack.outputs)
     try:
         with load, pytest.raises(ServiceFailedError, match="rollback_completed"):
@@ -236,7 +228,7 @@ def test_a_new_image_that_never_turns_healthy_is_rolled_back_and_the_old_tasks_s
         report(f"swarm: a failing image rolled back under load: {load.result.describe()}")
         assert load.result.failed == 0, load.result.describe()
         # Start-first: the old tasks never stopped; the rollback removed only the new one.
-        assert {task["ID"] for task in running_tasks(swarm_stack, "products")} == old_tasks
+        assert {task["ID"] for task in running_tasks(swarm_stack.engine, "products")} == old_tasks
         for container in task_containers(swarm_stack, "products"):
             assert container.attrs["Image"] == old_image, container.name
     finally:

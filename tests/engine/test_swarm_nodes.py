@@ -22,6 +22,7 @@ import pytest
 from launchers.polling import poll_until
 from launchers.processes import run_checked
 from tests.engine.conftest import SWARM_STACK
+from tests.engine.probes import APPLICATIONS, running_tasks
 from tests.engine.registry import Registry
 from tests.engine.stack import REPOSITORY, EngineStack, read_stack_config
 from tests.engine.worker_node import WorkerNode
@@ -29,7 +30,6 @@ from tests.support.load import GetLoad
 
 pytestmark = pytest.mark.engine
 
-APPLICATIONS = ("users", "products", "orders")
 SCALED_REPLICAS = 4
 NODE_SECONDS = 60
 MOVE_SECONDS = 180
@@ -40,15 +40,8 @@ MOVE_SECONDS = 180
 LOST_NODE_CLIENT_TIMEOUT = 15.0
 
 
-def running_tasks(stack: EngineStack, logical: str) -> list[dict[str, Any]]:
-    tasks = stack.engine.client.api.tasks(
-        filters={"service": stack.engine.scope.name(logical), "desired-state": "running"}
-    )
-    return [task for task in tasks if task["Status"]["State"] == "running"]
-
-
 def nodes_of(stack: EngineStack, logical: str) -> list[str]:
-    return sorted(task["NodeID"] for task in running_tasks(stack, logical))
+    return sorted(task["NodeID"] for task in running_tasks(stack.engine, logical))
 
 
 @contextlib.contextmanager
@@ -103,7 +96,7 @@ def cluster(swarm_stack: EngineStack, swarm_worker: WorkerNode) -> Iterator[Clus
         finally:
             swarm_stack.apply(config)
     for logical in APPLICATIONS:
-        assert len(running_tasks(swarm_stack, logical)) == 2, logical
+        assert len(running_tasks(swarm_stack.engine, logical)) == 2, logical
 
 
 def test_services_run_the_pushed_images_by_digest(

@@ -34,10 +34,10 @@ SCALED_REPLICAS = 4
 NODE_SECONDS = 60
 MOVE_SECONDS = 180
 # A request nginx writes onto a kept-alive connection to a task of a lost node gets no answer and
-# no error: nginx tries the next task after its 10 s read timeout (nginx/gateway.conf.j2). The
-# client waits longer than that, so the load counts what the gateway answers, not what a client
-# gave up on (and resent).
-LOST_NODE_CLIENT_TIMEOUT = 15.0
+# no error: nginx tries the next task after its 10 s read timeout, within its 25 s retry budget
+# (nginx/gateway.conf.j2). The client waits longer than that budget, so the load counts what the
+# gateway answers, not what a client gave up on (and resent).
+LOST_NODE_CLIENT_TIMEOUT = 30.0
 
 
 def nodes_of(stack: EngineStack, logical: str) -> list[str]:

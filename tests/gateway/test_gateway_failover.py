@@ -94,6 +94,21 @@ def replica_running(server: GunicornServer) -> Callable[[], None]:
     return restore
 
 
+def wait_until_served(
+    replicated: Replicated, https: requests.Session, server: GunicornServer
+) -> None:
+    """Until `server`, back after a failure, gets traffic again: nginx holds a failed peer out for
+    fail_timeout (5 s), and the next test must find both replicas in the rotation."""
+    url = f"{replicated.gateway.url}/api/v1/products/2"
+
+    def served() -> bool:
+        before = replicated.log_length()
+        paced_gets(https, url, 4)
+        return server.address in replicated.upstream_addresses(before)
+
+    poll_until(served, timeout=20, message=f"{server.address} got no traffic again")
+
+
 def test_gets_are_balanced_over_the_replicas(
     replicated: Replicated, https: requests.Session
 ) -> None:
@@ -104,6 +119,31 @@ def test_gets_are_balanced_over_the_replicas(
 
     assert statuses == {200: 20}
     assert set(replicated.upstream_addresses(before)) == {first.address, second.address}
+
+
+def test_a_get_that_a_frozen_replica_never_answers_is_answered_by_the_other(
+    replicated: Replicated, https: requests.Session
+) -> None:
+    """A replica that accepts the request and never answers (a frozen process, or a task on a node
+    that dropped off the network): the GET waits out the 10 s read timeout there, then the other
+    replica answers it. The retry budget must outlast one read timeout for that."""
+    frozen, other = replicated.replicas["products"]
+    assert frozen.process is not None
+    before = replicated.log_length()
+    os.killpg(frozen.process.pid, signal.SIGSTOP)
+    try:
+        # Round robin alternates within an nginx worker; four GETs meet the frozen peer in at
+        # least one worker of two.
+        statuses = Counter(
+            https.get(f"{replicated.gateway.url}/api/v1/products/1", timeout=40).status_code
+            for _ in range(4)
+        )
+    finally:
+        os.killpg(frozen.process.pid, signal.SIGCONT)
+
+    assert statuses == {200: 4}
+    assert f"{frozen.address}, {other.address}" in replicated.upstream_addresses(before)
+    wait_until_served(replicated, https, frozen)
 
 
 def test_a_killed_replica_costs_no_get(replicated: Replicated, https: requests.Session) -> None:
@@ -119,15 +159,7 @@ def test_a_killed_replica_costs_no_get(replicated: Replicated, https: requests.S
         assert statuses == {200: 40}
     finally:
         restore()
-    # Back after fail_timeout (5 s): the restarted replica gets traffic again.
-    url = f"{replicated.gateway.url}/api/v1/products/2"
-
-    def served_by_second() -> bool:
-        before = replicated.log_length()
-        paced_gets(https, url, 4)
-        return second.address in replicated.upstream_addresses(before)
-
-    poll_until(served_by_second, timeout=20, message="the restarted replica got no traffic")
+    wait_until_served(replicated, https, second)
 
 
 def test_a_replica_told_to_stop_drains_and_costs_no_get(

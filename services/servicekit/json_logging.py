@@ -128,6 +128,17 @@ def configure_logging(level: str) -> None:
         root.addHandler(json_stderr_handler())
 
 
+def skip_unlogged_record_fields() -> None:
+    """Stop the logging module from filling in what no line of ours carries: the caller's file,
+    line and function (a walk up the stack for every record), and the thread, process and
+    multiprocessing names (the Logging HOWTO's "Optimization" section names these switches).
+    Process-wide, so the server calls it (gunicorn_config.py), not the app factory."""
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
+
+
 def gunicorn_logconfig(level: str) -> dict[str, Any]:
     """gunicorn's ``logconfig_dict``: its loggers lose their plain-text handlers and propagate."""
     return {

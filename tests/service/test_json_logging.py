@@ -8,12 +8,16 @@ import json
 import logging
 import os
 import select
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from servicekit.json_logging import JsonLineHandler
+
+from launchers.paths import SERVICES_DIR
 
 THREADS = 8
 LINES_PER_THREAD = 300
@@ -116,3 +120,26 @@ def test_a_filtered_record_writes_nothing() -> None:
     logger.info("public")
 
     assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["public"]
+
+
+def test_skipping_the_unlogged_record_fields_leaves_the_line_as_it_was() -> None:
+    """gunicorn_config turns off the caller, thread and process look-ups: no line carried them."""
+    script = (
+        "import logging, sys\n"
+        "from servicekit.json_logging import JsonLineHandler, skip_unlogged_record_fields\n"
+        "logger = logging.getLogger('shape')\n"
+        "logger.addHandler(JsonLineHandler(sys.stdout))\n"
+        "logger.warning('before', extra={'status': 200})\n"
+        "skip_unlogged_record_fields()\n"
+        "logger.warning('after', extra={'status': 200})\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(SERVICES_DIR)},
+    ).stdout
+    before, after = (json.loads(line) for line in output.splitlines())
+    assert before.keys() == after.keys() == {"level", "logger", "message", "status", "time"}
+    assert after["message"] == "after"

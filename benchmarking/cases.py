@@ -33,6 +33,7 @@ from benchmarking.load import (
     wrk_available,
 )
 from benchmarking.memory import descendants, tree_pss_mb
+from benchmarking.process_cost import TreeCounters, tree_counters
 from benchmarking.profile import py_spy_available, record, summarise
 from benchmarking.stack import (
     BENCHMARK_RATE_LIMIT_BURST,
@@ -45,6 +46,7 @@ from benchmarking.stack import (
 )
 from launchers.database import DEFAULT_DATABASE
 from launchers.gateway import Gateway
+from launchers.gunicorn import GunicornServer
 from launchers.paths import SERVICES_DIR
 
 MIX_PRODUCTS = 100
@@ -75,30 +77,43 @@ class Case:
     key: str
     label: str
     gateway: Callable[[BenchmarkStack], Gateway]
+    # The gunicorn tree that serves the case, whose cost per request is reported (none: nginx).
+    server: Callable[[BenchmarkStack], GunicornServer] | None
     path: str = "/"
     mix: bool = False
 
 
 CASES = (
-    Case("edge", "edge ceiling: nginx answers the same body", lambda s: s.gateway, EDGE_PATH),
+    Case("edge", "edge ceiling: nginx answers the same body", lambda s: s.gateway, None, EDGE_PATH),
     Case(
         "framework",
         "framework ceiling: trivial Flask view",
         lambda s: s.gateway,
+        lambda s: s.framework,
         FRAMEWORK_ITEM_PATH,
     ),
-    Case("item", f"GET {SAMPLE_ITEM_PATH}, cache warm", lambda s: s.gateway, SAMPLE_ITEM_PATH),
-    Case("list", f"GET {LIST_PATH}, cache warm", lambda s: s.gateway, LIST_PATH),
+    Case(
+        "item",
+        f"GET {SAMPLE_ITEM_PATH}, cache warm",
+        lambda s: s.gateway,
+        lambda s: s.products,
+        SAMPLE_ITEM_PATH,
+    ),
+    Case(
+        "list", f"GET {LIST_PATH}, cache warm", lambda s: s.gateway, lambda s: s.products, LIST_PATH
+    ),
     Case(
         "uncached",
         f"GET {SAMPLE_ITEM_PATH}, Redis unavailable",
         lambda s: s.uncached_gateway,
+        lambda s: s.uncached,
         SAMPLE_ITEM_PATH,
     ),
     Case(
         "mix",
         f"{100 - WRITE_PERCENT}/{WRITE_PERCENT} GET/PATCH over {MIX_PRODUCTS} products",
         lambda s: s.gateway,
+        lambda s: s.products,
         mix=True,
     ),
 )
@@ -177,16 +192,33 @@ class _Runner:
             probe = ReadYourWritesProbe(self.stack, self.mix.probe_ids) if case.mix else None
             if probe is not None:
                 probe.start()
+            counters = self.server_counters(case)
             result = self.load(case, self.options.seconds)
+            cost = self.server_cost(case, counters, result.requests)
             if probe is not None:
                 probe.stop()
             after = cache_counters(self.stack.products.url)
             figures[case.key] = {
                 **result.as_dict(),
+                **cost,
                 "cache": {kind: after[kind] - before[kind] for kind in after},
                 **({"read_your_writes": probe.summary()} if probe is not None else {}),
             }
         return figures
+
+    def server_counters(self, case: Case) -> TreeCounters | None:
+        server = case.server(self.stack) if case.server is not None else None
+        if server is None or server.process is None:
+            return None
+        return tree_counters(server.process.pid)
+
+    def server_cost(
+        self, case: Case, before: TreeCounters | None, requests: int
+    ) -> dict[str, float | None]:
+        after = self.server_counters(case)
+        if before is None or after is None:
+            return {}
+        return before.per_request(after, requests)
 
     def profile(self) -> dict[str, float]:
         """Busy samples of one product worker by category during a cached-item run."""

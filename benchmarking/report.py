@@ -41,6 +41,7 @@ def format_table(report: dict[str, Any]) -> str:
     ryw = mix["read_your_writes"]
     lines += [
         "",
+        *_cost_lines(report["cases"]),
         "ratios (median of the per-round ratios):",
         *(f"  {name:<34}{_number(value)}" for name, value in report["ratios"].items()),
         f"mix: hit ratio {_percent(mix['hit_ratio'])} ({mix['hits']} hits, {mix['misses']} misses);"
@@ -59,6 +60,22 @@ def format_table(report: dict[str, Any]) -> str:
         ),
     ]
     return "\n".join(lines)
+
+
+def _cost_lines(cases: list[dict[str, Any]]) -> list[str]:
+    """Per request, in the gunicorn tree that served the case (median round; nginx not counted)."""
+    served = [case for case in cases if case.get("service_cpu_us_per_request") is not None]
+    if not served:
+        return []
+    return [
+        "cost per request in the serving gunicorn tree (median round):",
+        *(
+            f"  {case['label']:<44}{_number(case['service_cpu_us_per_request']):>9} us CPU"
+            f"{_number(case['context_switches_per_request']):>8} context switches"
+            for case in served
+        ),
+        "",
+    ]
 
 
 def markdown_table(report: dict[str, Any]) -> str:

@@ -4,12 +4,16 @@ never its timings."""
 from __future__ import annotations
 
 import json
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from benchmarking.cases import CASES, Options
 from benchmarking.load import percentile_ms, wrk_available
+from benchmarking.process_cost import tree_counters
 from benchmarking.stack import edge_body
 from launchers.processes import MissingBinaryError
 from launchers.stack import check_prerequisites
@@ -34,6 +38,39 @@ def test_quick_sets_tiny_counts_and_explicit_flags_win() -> None:
     assert command.options.client == "python"
     assert command.json_only is True
     assert parse_command([]).options == Options()
+
+
+def test_tree_counters_charge_every_thread_and_divide_by_requests() -> None:
+    # A thread that blocks a hundred times, then stays (an exited thread's counts leave /proc
+    # with it, as they would with a gunicorn thread, which never exits during a case).
+    slept, release = threading.Event(), threading.Event()
+
+    def sleep_often() -> None:
+        for _ in range(100):
+            time.sleep(0.001)
+        slept.set()
+        release.wait()
+
+    waiter = threading.Thread(target=sleep_often)
+    before = tree_counters(os.getpid())
+    waiter.start()
+    slept.wait(timeout=10)
+    deadline = time.process_time() + 0.05
+    while time.process_time() < deadline:  # burn CPU time that the tick counters can see
+        pass
+    after = tree_counters(os.getpid())
+    release.set()
+    waiter.join()
+
+    cost = before.per_request(after, 10)
+    assert cost["context_switches_per_request"] is not None
+    assert cost["context_switches_per_request"] >= 100 / 10
+    assert cost["service_cpu_us_per_request"] is not None
+    assert cost["service_cpu_us_per_request"] > 0
+    assert before.per_request(after, 0) == {
+        "service_cpu_us_per_request": None,
+        "context_switches_per_request": None,
+    }
 
 
 def test_nonpositive_counts_are_refused() -> None:
@@ -69,6 +106,11 @@ def test_quick_run_writes_every_case_ratio_and_figure(
     for case in report["cases"]:
         assert case["requests"] > 0 and case["errors"] == 0, case
         assert case["p50_ms"] <= case["p90_ms"] <= case["p99_ms"]
+        if case["case"] == "edge":  # nginx answers itself: no gunicorn tree to charge
+            assert "service_cpu_us_per_request" not in case
+        else:
+            assert case["service_cpu_us_per_request"] > 0, case
+            assert case["context_switches_per_request"] >= 0, case
     assert all(value is not None for value in report["ratios"].values())
     assert report["cached_cases_misses"] == 0
     mix = report["mix"]

@@ -23,14 +23,14 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from tests.support.https import gateway_session, write_ca_file
+from tests.support.started import StartStop
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ class LoadResult:
         )
 
 
-class GetLoad:
+class GetLoad(StartStop):
     def __init__(
         self,
         outputs: Mapping[str, Any],
@@ -110,19 +110,7 @@ class GetLoad:
         self._started = 0.0
         self._capped = False
 
-    # -- the ways to run it ------------------------------------------------------------------
-
-    def __enter__(self) -> GetLoad:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
+    # -- the ways to run it (also `with GetLoad(...) as load:`, from StartStop) -----------------
 
     def run_while(self, action: Callable[[], T]) -> tuple[T, LoadResult]:
         """Run `action` under load; its return value and what the load saw."""
@@ -134,16 +122,18 @@ class GetLoad:
     def run_for(self, seconds: float) -> LoadResult:
         return self.run_while(lambda: time.sleep(seconds))[1]
 
-    def start(self) -> None:
+    def start(self) -> Self:
         self._scratch = tempfile.TemporaryDirectory(prefix="microstack-load-")
         self._ca_file = write_ca_file(self.outputs["tls_ca_certificate"], Path(self._scratch.name))
         self._urls = self._targets()
         self._started = time.monotonic()
         self._scheduler = threading.Thread(target=self._schedule, name="get-load", daemon=True)
         self._scheduler.start()
+        return self
 
-    def stop(self) -> LoadResult:
-        """Stop sending, wait (bounded by the request timeout) for answers in flight."""
+    def stop(self) -> None:
+        """Stop sending, wait (bounded by the request timeout) for answers in flight; what the
+        load saw is then in `result`."""
         self._stop.set()
         if self._scheduler is not None:
             self._scheduler.join(timeout=self.timeout + 10)
@@ -166,7 +156,6 @@ class GetLoad:
             failed_urls=failed_urls,
             examples=examples,
         )
-        return self.result
 
     # -- inside --------------------------------------------------------------------------------
 

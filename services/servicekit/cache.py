@@ -55,6 +55,7 @@ import redis
 from flask import current_app
 from redis.backoff import NoBackoff
 from redis.connection import AbstractConnection
+from redis.driver_info import DriverInfo
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
@@ -118,7 +119,7 @@ class Cache:
         self._replay_state = threading.Condition()
 
     def _connect(self, client: redis.Redis | None = None) -> None:
-        """A client and its scripts. Nothing connects yet: the first command does."""
+        """A client and its scripts, built once (in gunicorn's master). Nothing connects yet."""
         settings = self._settings
         self._client = client or redis.Redis(
             host=settings.redis_host,
@@ -128,23 +129,36 @@ class Cache:
             socket_timeout=_SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=_SOCKET_TIMEOUT_SECONDS,
             retry=Retry(NoBackoff(), retries=0),
+            # Without it every client reads the package's metadata from disk (importlib.metadata).
+            driver_info=DriverInfo(lib_version=redis.__version__),
         )
         self._lookup = self._client.register_script(_LOOKUP)
         self._item_lookup = self._client.register_script(_ITEM_LOOKUP)
         self._store_if_current = self._client.register_script(_STORE_IF_CURRENT)
+        self._start_process_state()
+
+    def _start_process_state(self) -> None:
+        """What one process must not share with another: connections, threads, the local copy."""
+        self._client.connection_pool.reset()
         # The read path's own connections, one per thread (see _run_lookup).
         self._thread_state = threading.local()
         self._lookup_connections: list[AbstractConnection] = []
         self._lookup_connections_lock = threading.Lock()
         # Its connection and thread start on first use, so after the fork like everything here.
         self._local = LocalCache(
-            self._new_tracking_connection, settings.cache_local_max_bytes, self._add_local_hits
+            self._new_tracking_connection,
+            self._settings.cache_local_max_bytes,
+            self._add_local_hits,
         )
 
     def after_fork(self) -> None:
-        """In a new worker: a client and a local copy of its own (sockets must not be shared
-        across a fork, and a thread of the parent does not exist in the child)."""
-        self._connect()
+        """In a new worker: connections and a local copy of its own (sockets must not be shared
+        across a fork, and a thread of the parent does not exist in the child).
+
+        The client itself is kept: building one in each worker would write to (and so copy) a
+        few megabytes of the pages the worker shares with the master; its pool starts empty.
+        """
+        self._start_process_state()
 
     def item(self, entity: str, item_id: int, load: Callable[[], JsonValue]) -> JsonValue:
         value: JsonValue = orjson.loads(self.item_json(entity, item_id, load))

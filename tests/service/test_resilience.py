@@ -214,9 +214,14 @@ def test_a_worker_gets_its_own_connections_after_the_fork(
     """With preload_app the workers inherit the master's app: nothing connected may cross."""
     app = create_app(make_settings("products"))
     cache = app.extensions["servicekit.cache"]
-    inherited = cache._client
+    cache._client.ping()  # a connection in the "master", which the worker must not use
+    inherited = cache._client.connection_pool
+    assert len(inherited._available_connections) == 1
     after_fork(app)
-    assert cache._client is not inherited
+    # The client is kept (building one per worker copies pages it shares with the master); its
+    # pool starts over, and the read path's connections and the local copy are new.
+    assert cache._client.connection_pool is inherited
+    assert inherited._available_connections == [] and inherited._in_use_connections == set()
     with app.test_client() as client:
         assert client.get("/api/v1/products/1").status_code == 200
     with pytest.raises(RuntimeError, match="before the fork"):

@@ -43,6 +43,7 @@ from benchmarking.stack import (
     BenchmarkError,
     BenchmarkStack,
     benchmark_stack,
+    run_directory_parent,
 )
 from launchers.database import DEFAULT_DATABASE
 from launchers.gateway import Gateway
@@ -468,6 +469,7 @@ def build_report(
                 "burst": BENCHMARK_RATE_LIMIT_BURST,
                 "note": "raised for the measurement (stack default 50 r/s, burst 100)",
             },
+            "servers_directory": str(run_directory_parent()),
         },
         "cases": cases,
         "ratios": ratios,

@@ -24,7 +24,8 @@ def format_table(report: dict[str, Any]) -> str:
         f" gunicorn {gunicorn['worker_class']} {gunicorn['workers']} workers x"
         f" {gunicorn['threads']} threads",
         f"gateway rate limit raised to {limit['per_second']} r/s, burst {limit['burst']},"
-        " for the measurement (the stack's default is 50 r/s, burst 100)",
+        " for the measurement (the stack's default is 50 r/s, burst 100);"
+        f" servers' data and logs in {settings.get('servers_directory', '?')}",
         "",
         f"{'case':<46}{'req/s':>9}{'x fw':>7}{'x edge':>8}{'p50 ms':>9}{'p90 ms':>9}"
         f"{'p99 ms':>9}{'p99 x fw':>10}{'errors':>8}",

@@ -14,7 +14,7 @@ import pytest
 from benchmarking.cases import CASES, Options
 from benchmarking.load import percentile_ms, wrk_available
 from benchmarking.process_cost import tree_counters
-from benchmarking.stack import edge_body
+from benchmarking.stack import MEMORY_BACKED_DIR, edge_body, run_directory_parent
 from launchers.processes import MissingBinaryError
 from launchers.stack import check_prerequisites
 from scripts.benchmark import QUICK, main, parse_command
@@ -102,6 +102,9 @@ def test_quick_run_writes_every_case_ratio_and_figure(
     assert json.loads((tmp_path / "benchmark.json").read_text()) == report
     assert (tmp_path / "benchmark.png").read_bytes().startswith(b"\x89PNG")
     assert report["settings"]["client"] == client
+    # Memory-backed storage where the machine has it (benchmarking/stack.py says why).
+    assert report["settings"]["servers_directory"] == str(run_directory_parent())
+    assert run_directory_parent() == MEMORY_BACKED_DIR or not MEMORY_BACKED_DIR.is_dir()
     assert [case["case"] for case in report["cases"]] == [case.key for case in CASES]
     for case in report["cases"]:
         assert case["requests"] > 0 and case["errors"] == 0, case

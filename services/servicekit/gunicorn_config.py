@@ -57,9 +57,16 @@ def when_ready(server: Any) -> None:
     """In the master, the app loaded, before the first fork: keep the shared pages shared, and make
     SIGTERM drain first (servicekit/lifecycle.py), then stop gracefully.
 
-    The cyclic garbage collector writes to every object it tracks, which would copy each page of
-    the preloaded app into every worker; frozen objects are left alone.
+    The warm-up writes in the master what each worker's first requests would otherwise write in
+    its own copy (servicekit/warm_up.py). The cyclic garbage collector writes to every object it
+    tracks, which would copy each page of the preloaded app into every worker; frozen objects are
+    left alone.
     """
+    app = server.app.wsgi()
+    if _is_servicekit_app(app):
+        from servicekit.warm_up import warm_up
+
+        warm_up(app)
     gc.collect()
     gc.freeze()
     lifecycle.drain_before_stopping(server, _server.drain_seconds)

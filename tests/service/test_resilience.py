@@ -163,6 +163,8 @@ def test_sigterm_finishes_cleanly_and_logs_are_json_lines(start_service: StartSe
         line["logger"] == "gunicorn.access" for line in lines
     )  # servicekit logs requests
     request_lines = [line for line in lines if line.get("request_id") == "probe-42"]
+    # The requests of the master's warm-up (servicekit/warm_up.py) write no line.
+    assert not any(line.get("request_id") == "warm-up" for line in lines)
     assert len(request_lines) == 1
     assert {"method": "GET", "path": "/api/v1/orders/1", "status": 200}.items() <= request_lines[
         0

@@ -1,0 +1,45 @@
+"""The requests a service serves itself in gunicorn's master before the fork (warm_up.py): each
+refused before a view runs, nothing connected, no log line, the app unchanged after."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from servicekit.app import after_fork, shutdown
+from servicekit.contract import SERVICES
+from servicekit.warm_up import refused_requests, warm_up
+
+from launchers.processes import free_port
+from tests.support.factories import SettingsFactory
+
+REFUSED = {400, 404, 422}
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES))
+def test_every_warm_up_request_is_refused_before_a_view_runs(
+    service: str, make_settings: SettingsFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nothing listens on these ports: a request that reached a view would answer 503.
+    settings = make_settings(
+        service, database_port=free_port(), redis_port=free_port(), log_level="INFO"
+    )
+    app = __import__(SERVICES[service].package).create_app(settings)
+    requests = list(refused_requests(app))
+
+    with caplog.at_level(logging.INFO):
+        statuses = warm_up(app)
+
+    assert statuses[0] == 200, "the liveness probe"
+    assert set(statuses[1:]) <= REFUSED, list(zip(requests, statuses, strict=True))
+    methods = {method for method, *_ in requests}
+    assert methods >= {"GET", "POST"}, "every kind of route is warmed"
+    assert any(query for _, _, query, _ in requests), "an operation with query parameters"
+    assert not [record for record in caplog.records if record.name == "servicekit.request"]
+    after_fork(app)  # raises if the warm-up had built the database pool
+    with caplog.at_level(logging.INFO), app.test_client() as client:
+        assert client.get("/health/live").status_code == 200
+    assert [record.path for record in caplog.records if record.name == "servicekit.request"] == [  # type: ignore[attr-defined]
+        "/health/live"
+    ], "request lines are written again after the warm-up"
+    shutdown(app)

@@ -10,23 +10,42 @@ The line is the same: ``level``, ``logger``, ``message``, the record's extra fie
 
 Why a handler of our own: logging's StreamHandler holds a lock around every write and flush, and
 under load the request threads queued behind it, each hand-over of the lock and of the GIL a
-context switch (py-spy: 8 % of a product worker's samples waiting in ``Handler.acquire``). A line
-is written with one ``write(2)`` and no lock instead: a write of at most ``PIPE_BUF`` bytes to a
-pipe is atomic (pipe(7)), as is any write to a regular file on Linux, so lines never interleave.
-Longer lines (tracebacks) and streams without a file descriptor take the lock.
+context switch (py-spy: 8 % of a product worker's samples waiting in ``Handler.acquire``). Then,
+with one ``write(2)`` per line and no lock, the write itself was the cost: a system call in the
+middle of every request, during which another thread takes the GIL and after which the request
+waits to get it back (7 % of a product worker's busy samples under the cached-item load).
+
+So a request only appends its line to a queue, and one thread per process writes what has queued
+every ``FLUSH_INTERVAL_SECONDS``, whole lines in writes of at most ``PIPE_BUF`` bytes: such a
+write to a pipe is atomic (pipe(7)), as is any write to a regular file on Linux, so lines never
+interleave with another process's. Nothing waits longer than that interval, and nothing is lost
+on the way out: logging.shutdown (at exit) and ``flush()`` write the rest. Only a process killed
+outright (SIGKILL, a crash) loses what it queued in its last interval. Warnings and errors, and
+lines longer than ``PIPE_BUF`` (tracebacks), are written at once, after what queued before them;
+so is every line while ``MAX_PENDING_LINES`` wait (a reader of the stream that falls behind slows
+the writers down instead of filling memory). Streams without a file descriptor (pytest's capture,
+a StringIO) are written through the stream, at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import select
 import sys
+import threading
+import time
+import weakref
+from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
+# How long a queued line may wait for the writer thread (module docstring).
+FLUSH_INTERVAL_SECONDS = 0.05
+MAX_PENDING_LINES = 10_000
 _HANDLER_MARKER = "servicekit_json_handler"
 # What every LogRecord carries; anything else on a record came from `extra=` and is logged.
 _STANDARD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -57,13 +76,18 @@ class JsonLineFormatter(logging.Formatter):
 
 
 class JsonLineHandler(logging.StreamHandler):
-    """JSON lines on a stream, each with one ``write(2)`` and without the handler's lock when the
-    line fits in ``PIPE_BUF`` (module docstring)."""
+    """JSON lines on a stream: queued, and written together by one thread per process in writes
+    of at most ``PIPE_BUF`` bytes (module docstring)."""
 
     def __init__(self, stream: Any = None) -> None:
         super().__init__(stream)
         self.setFormatter(JsonLineFormatter())
         self._fd = _file_descriptor(self.stream)
+        self._pending: deque[bytes] = deque()
+        # One writer of the descriptor at a time, so that queued lines keep their order.
+        self._writing = threading.Lock()
+        self._writer_pid: int | None = None
+        _QUEUEING_HANDLERS.add(self)
 
     def handle(self, record: logging.LogRecord) -> bool:
         # logging.Handler.handle would hold the lock around emit; emit takes it only if needed.
@@ -75,32 +99,94 @@ class JsonLineHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             line = self._line(record)
-            if self._fd is not None and len(line) <= select.PIPE_BUF:
-                written = os.write(self._fd, line)
-                if written < len(line):  # interrupted by a signal: the rest, in order
-                    with self.lock:  # type: ignore[union-attr]
-                        self._write_all(line[written:])
-            else:
+            if self._fd is None:
                 with self.lock:  # type: ignore[union-attr]
                     self._write_all(line)
+            elif (
+                record.levelno >= logging.WARNING
+                or len(line) > select.PIPE_BUF
+                or len(self._pending) >= MAX_PENDING_LINES
+            ):
+                with self._writing:
+                    self._write_pending()
+                    self._write_all(line)
+            else:
+                self._pending.append(line)  # deque.append: safe without a lock
+                if self._writer_pid != os.getpid():
+                    self._start_writer()
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def flush(self) -> None:
+        """Write every queued line now (logging.shutdown calls this at exit)."""
+        if self._fd is None:
+            super().flush()
+            return
+        with self._writing:
+            self._write_pending()
 
     def _line(self, record: logging.LogRecord) -> bytes:
         if isinstance(self.formatter, JsonLineFormatter):
             return self.formatter.line(record)
         return (self.format(record) + "\n").encode()
 
+    def _start_writer(self) -> None:
+        with self._writing:
+            if self._writer_pid == os.getpid():
+                return
+            self._writer_pid = os.getpid()
+        # Daemon: the process's exit does not wait for it; logging.shutdown writes the rest.
+        writer = threading.Thread(target=self._write_periodically, name="log-writer", daemon=True)
+        writer.start()
+
+    def _write_periodically(self) -> None:
+        while True:
+            time.sleep(FLUSH_INTERVAL_SECONDS)
+            # The stream is gone (EPIPE, EBADF): nobody could read these lines.
+            with contextlib.suppress(OSError):
+                self.flush()
+
+    def _write_pending(self) -> None:
+        """Queued lines, whole, in writes of at most PIPE_BUF bytes; the caller holds _writing."""
+        chunk: list[bytes] = []
+        size = 0
+        while self._pending:
+            line = self._pending.popleft()
+            if chunk and size + len(line) > select.PIPE_BUF:
+                self._write_all(b"".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line)
+            size += len(line)
+        if chunk:
+            self._write_all(b"".join(chunk))
+
     def _write_all(self, data: bytes) -> None:
         if self._fd is None:
             self.stream.write(data.decode())
-            self.flush()
+            self.stream.flush()
             return
         view = memoryview(data)
-        while view:
+        while view:  # a write cut short by a signal: the rest, in order
             view = view[os.write(self._fd, view) :]
+
+    def _after_fork_in_child(self) -> None:
+        # A thread holding the lock at the fork does not exist here, and what was queued is the
+        # parent's to write: written by both, it would appear twice.
+        self._writing = threading.Lock()
+        self._pending = deque()
+
+
+_QUEUEING_HANDLERS: weakref.WeakSet[JsonLineHandler] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for handler in list(_QUEUEING_HANDLERS):
+        handler._after_fork_in_child()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _file_descriptor(stream: Any) -> int | None:

@@ -1,5 +1,6 @@
 """The services' log lines: one JSON object a line, whole under concurrent writers, on a pipe (as a
-container's stderr is) or on an in-memory stream."""
+container's stderr is) or on an in-memory stream; queued lines keep their order, are all written
+at exit, and are never written twice by a forked child."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from servicekit import json_logging
 from servicekit.json_logging import JsonLineHandler
 
 from launchers.paths import SERVICES_DIR
@@ -120,6 +122,87 @@ def test_a_filtered_record_writes_nothing() -> None:
     logger.info("public")
 
     assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["public"]
+
+
+def test_a_warning_is_written_at_once_after_the_lines_queued_before_it(
+    pipe: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, writer = pipe
+    # The writer thread waits an hour: only the warning can have written the queued lines.
+    monkeypatch.setattr(json_logging, "FLUSH_INTERVAL_SECONDS", 3600)
+    logger = logger_with(JsonLineHandler(writer), "test.json_logging.order")
+
+    logger.info("first")
+    logger.info("second")
+    assert not select.select([reader], [], [], 0)[0], "info lines wait in the queue"
+    logger.warning("third")
+
+    assert [line["message"] for line in read_lines(reader, 3)] == ["first", "second", "third"]
+
+
+def test_a_full_queue_makes_the_logging_thread_write(
+    pipe: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that falls behind slows the writers down instead of filling memory."""
+    reader, writer = pipe
+    monkeypatch.setattr(json_logging, "FLUSH_INTERVAL_SECONDS", 3600)
+    monkeypatch.setattr(json_logging, "MAX_PENDING_LINES", 2)
+    logger = logger_with(JsonLineHandler(writer), "test.json_logging.bounded")
+
+    for number in range(3):
+        logger.info("line", extra={"number": number})
+
+    assert [line["number"] for line in read_lines(reader, 3)] == [0, 1, 2]
+
+
+def run_script(script: str) -> list[dict[str, Any]]:
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(SERVICES_DIR)},
+    ).stdout
+    return [json.loads(line) for line in output.splitlines()]
+
+
+def test_every_queued_line_is_written_at_exit() -> None:
+    lines = run_script(
+        "import logging, sys\n"
+        "from servicekit.json_logging import JsonLineHandler\n"
+        "logger = logging.getLogger('exit')\n"
+        "logger.addHandler(JsonLineHandler(sys.stdout))\n"
+        "logger.setLevel(logging.INFO)\n"
+        "for number in range(2000):\n"
+        "    logger.info('line', extra={'number': number})\n"
+    )
+    assert [line["number"] for line in lines] == list(range(2000))
+
+
+def test_a_forked_child_writes_its_own_lines_and_never_the_parents() -> None:
+    """gunicorn forks its workers from a master that logs through the same handler."""
+    lines = run_script(
+        "import logging, os, sys\n"
+        "from servicekit import json_logging\n"
+        "json_logging.FLUSH_INTERVAL_SECONDS = 3600\n"
+        "logger = logging.getLogger('fork')\n"
+        "logger.addHandler(json_logging.JsonLineHandler(sys.stdout))\n"
+        "logger.setLevel(logging.INFO)\n"
+        "logger.info('queued in the parent before the fork')\n"
+        "child = os.fork()\n"
+        "if child == 0:\n"
+        "    logger.info('from the child')\n"
+        "    logging.shutdown()\n"
+        "    os._exit(0)\n"
+        "os.waitpid(child, 0)\n"
+        "logger.info('from the parent after the fork')\n"
+    )
+    assert sorted(line["message"] for line in lines) == [
+        "from the child",
+        "from the parent after the fork",
+        "queued in the parent before the fork",
+    ]
 
 
 def test_skipping_the_unlogged_record_fields_leaves_the_line_as_it_was() -> None:

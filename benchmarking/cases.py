@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from benchmarking.load import (
     run_wrk,
     wrk_available,
 )
-from benchmarking.memory import descendants, tree_pss_mb
+from benchmarking.memory import descendants, tree_pss_mb, worker_pages
 from benchmarking.process_cost import TreeCounters, tree_counters
 from benchmarking.profile import py_spy_available, record, summarise
 from benchmarking.stack import (
@@ -147,8 +147,10 @@ def run_benchmark(options: Options, progress: Progress) -> dict[str, Any]:
         profile = runner.profile() if options.profile_seconds else None
         orders = measure_orders(stack, options, progress)
         memory = {name: tree_pss(server) for name, server in stack.service_trees().items()}
+        pages = {name: first_worker_pages(server) for name, server in stack.service_trees().items()}
         gunicorn = gunicorn_shape(dict(stack.products.environment))
     report = build_report(options, client, rounds, orders, memory, gunicorn)
+    report["memory_first_worker_mb"] = pages
     if profile is not None:
         report["profile_cached_item"] = profile
     return report
@@ -354,6 +356,15 @@ def create_product(session: Any, products_url: str, stock: int) -> int:
 
 def tree_pss(server: Any) -> float | None:
     return tree_pss_mb(server.process.pid) if server.process is not None else None
+
+
+def first_worker_pages(server: Any) -> dict[str, float] | None:
+    """What one worker holds of its own: why a tree outgrows the master's image (memory.py)."""
+    if server.process is None:
+        return None
+    workers = descendants(server.process.pid)
+    pages = worker_pages(min(workers), server.process.pid) if workers else None
+    return asdict(pages) if pages is not None else None
 
 
 def gunicorn_shape(environment: dict[str, str]) -> dict[str, int]:

@@ -51,6 +51,7 @@ def format_table(report: dict[str, Any]) -> str:
         f"cache misses during the cached item/list runs: {report['cached_cases_misses']}",
         "process tree PSS after the run (MB): "
         + ", ".join(f"{name} {_number(mb)}" for name, mb in report["memory_pss_mb"].items()),
+        *_worker_pages_lines(report.get("memory_first_worker_mb")),
         _orders_line(report["orders"]),
         *_profile_lines(report.get("profile_cached_item")),
         "",
@@ -175,3 +176,16 @@ def _number(value: float | None) -> str:
 
 def _percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f} %"
+
+
+def _worker_pages_lines(pages: dict[str, dict[str, float] | None] | None) -> list[str]:
+    if not pages or not any(pages.values()):
+        return []  # frame numbers need root (memory.py)
+    return [
+        "first worker's heap against its master's (MB): shared / copied on write / its own",
+        *(
+            f"  {name:<44}{page['shared_mb']:>8.1f}{page['copied_mb']:>8.1f}{page['own_mb']:>8.1f}"
+            for name, page in pages.items()
+            if page is not None
+        ),
+    ]

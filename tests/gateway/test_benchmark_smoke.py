@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -13,12 +14,13 @@ import pytest
 
 from benchmarking.cases import CASES, Options
 from benchmarking.load import percentile_ms, wrk_available
+from benchmarking.memory import worker_pages
 from benchmarking.process_cost import tree_counters
 from benchmarking.stack import MEMORY_BACKED_DIR, edge_body, run_directory_parent
 from launchers.processes import MissingBinaryError
 from launchers.stack import check_prerequisites
 from scripts.benchmark import QUICK, main, parse_command
-from tests.support.binaries import binaries_required, missing_binary
+from tests.support.binaries import binaries_required, missing_binary, running_in_ci
 
 
 def test_percentile_is_nearest_rank_in_milliseconds() -> None:
@@ -71,6 +73,39 @@ def test_tree_counters_charge_every_thread_and_divide_by_requests() -> None:
         "service_cpu_us_per_request": None,
         "context_switches_per_request": None,
     }
+
+
+def test_worker_pages_tell_copied_from_own_from_shared() -> None:
+    """A forked child that writes to 8 MiB it shares with its parent and allocates 4 MiB."""
+    if os.geteuid() != 0:
+        reason = "page frame numbers are hidden from a user other than root"
+        if running_in_ci():
+            pytest.fail(f"CI runs as root: {reason}", pytrace=False)
+        pytest.skip(reason)
+    size = 8 * 2**20
+    shared = bytearray(b"s" * size)  # written before the fork: every page present
+    ready_read, ready_write = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child, which must never return into pytest
+        try:
+            shared[::4096] = b"c" * (size // 4096)  # one byte a page: every page copied
+            _own = bytearray(b"o" * (4 * 2**20))  # allocated after the fork: its own
+            os.write(ready_write, b"1")
+            time.sleep(30)
+        finally:
+            os._exit(0)
+    try:
+        assert os.read(ready_read, 1) == b"1"
+        pages = worker_pages(child, os.getpid())
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+        os.close(ready_read)
+        os.close(ready_write)
+    assert pages is not None
+    assert pages.copied_mb >= 8
+    assert pages.own_mb >= 4
+    assert pages.shared_mb > 0  # the rest of this process: the child never touched it
 
 
 def test_nonpositive_counts_are_refused() -> None:

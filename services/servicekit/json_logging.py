@@ -15,16 +15,16 @@ with one ``write(2)`` per line and no lock, the write itself was the cost: a sys
 middle of every request, during which another thread takes the GIL and after which the request
 waits to get it back (7 % of a product worker's busy samples under the cached-item load).
 
-So a request only appends its line to a queue, and one thread per process writes what has queued
-every ``FLUSH_INTERVAL_SECONDS``, whole lines in writes of at most ``PIPE_BUF`` bytes: such a
-write to a pipe is atomic (pipe(7)), as is any write to a regular file on Linux, so lines never
-interleave with another process's. Nothing waits longer than that interval, and nothing is lost
-on the way out: logging.shutdown (at exit) and ``flush()`` write the rest. Only a process killed
-outright (SIGKILL, a crash) loses what it queued in its last interval. Warnings and errors, and
-lines longer than ``PIPE_BUF`` (tracebacks), are written at once, after what queued before them;
-so is every line while ``MAX_PENDING_LINES`` wait (a reader of the stream that falls behind slows
-the writers down instead of filling memory). Streams without a file descriptor (pytest's capture,
-a StringIO) are written through the stream, at once.
+So a request only appends its line to a queue, and one thread per process writes what has
+queued ``FLUSH_INTERVAL_SECONDS`` after the first line of a batch, whole lines in writes of at
+most ``PIPE_BUF`` bytes: such a write to a pipe is atomic (pipe(7)), as is any write to a regular
+file on Linux, so lines never interleave with another process's. Nothing waits longer than that
+interval, and nothing is lost on the way out: logging.shutdown (at exit) and ``flush()`` write
+the rest. Only a process killed outright (SIGKILL, a crash) loses what it queued in its last
+interval. Warnings and errors, and lines longer than ``PIPE_BUF`` (tracebacks), are written at
+once, after what queued before them; so is every line while ``MAX_PENDING_LINES`` wait (a reader
+of the stream that falls behind slows the writers down instead of filling memory). Streams
+without a file descriptor (pytest's capture, a StringIO) are written through the stream, at once.
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ class JsonLineHandler(logging.StreamHandler):
         self._pending: deque[bytes] = deque()
         # One writer of the descriptor at a time, so that queued lines keep their order.
         self._writing = threading.Lock()
+        self._queued = threading.Event()
         self._writer_pid: int | None = None
         _QUEUEING_HANDLERS.add(self)
 
@@ -112,6 +113,8 @@ class JsonLineHandler(logging.StreamHandler):
                     self._write_all(line)
             else:
                 self._pending.append(line)  # deque.append: safe without a lock
+                if not self._queued.is_set():
+                    self._queued.set()
                 if self._writer_pid != os.getpid():
                     self._start_writer()
         except RecursionError:
@@ -142,8 +145,13 @@ class JsonLineHandler(logging.StreamHandler):
         writer.start()
 
     def _write_periodically(self) -> None:
+        # Asleep while nothing is queued: a process that seldom logs (gunicorn's master) must not
+        # wake up to find nothing, since every wake-up writes to pages it shares with its workers.
         while True:
+            self._queued.wait()
             time.sleep(FLUSH_INTERVAL_SECONDS)
+            # Cleared before the queue is drained: a line queued from here on sets it again.
+            self._queued.clear()
             # The stream is gone (EPIPE, EBADF): nobody could read these lines.
             with contextlib.suppress(OSError):
                 self.flush()
@@ -181,6 +189,7 @@ class JsonLineHandler(logging.StreamHandler):
         # A thread holding the lock at the fork does not exist here, and what was queued is the
         # parent's to write: written by both, it would appear twice.
         self._writing = threading.Lock()
+        self._queued = threading.Event()
         self._pending = deque()
 
 

@@ -66,7 +66,11 @@ def when_ready(server: Any) -> None:
     if _is_servicekit_app(app):
         from servicekit.warm_up import warm_up
 
-        warm_up(app)
+        try:
+            warm_up(app)
+        except Exception:
+            # Only memory is at stake: each worker then builds what the warm-up would have shared.
+            server.log.exception("warm-up before the fork failed; the workers start without it")
     gc.collect()
     gc.freeze()
     lifecycle.drain_before_stopping(server, _server.drain_seconds)

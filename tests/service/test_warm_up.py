@@ -3,7 +3,9 @@ refused before a view runs, nothing connected, no log line, the app unchanged af
 
 from __future__ import annotations
 
+import gc
 import logging
+from types import SimpleNamespace
 
 import pytest
 from servicekit.app import after_fork, shutdown
@@ -43,3 +45,30 @@ def test_every_warm_up_request_is_refused_before_a_view_runs(
         "/health/live"
     ], "request lines are written again after the warm-up"
     shutdown(app)
+
+
+def test_a_failing_warm_up_is_logged_and_the_master_carries_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The warm-up only saves memory: it must never keep a service from starting."""
+    from servicekit import gunicorn_config, warm_up
+
+    def broken(app: object) -> list[int]:
+        raise RuntimeError("a route the warm-up did not foresee")
+
+    monkeypatch.setattr(warm_up, "warm_up", broken)
+    logged: list[str] = []
+    app = SimpleNamespace(extensions={"servicekit.database": None})
+    arbiter = SimpleNamespace(
+        app=SimpleNamespace(wsgi=lambda: app),
+        log=SimpleNamespace(exception=logged.append, info=logged.append),
+        handle_term=lambda: None,
+    )
+    stop = arbiter.handle_term
+    try:
+        gunicorn_config.when_ready(arbiter)
+    finally:
+        gc.unfreeze()  # when_ready froze this test process's objects
+
+    assert logged == ["warm-up before the fork failed; the workers start without it"]
+    assert arbiter.handle_term is not stop, "it went on to make SIGTERM drain first"

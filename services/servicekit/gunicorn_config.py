@@ -13,6 +13,7 @@ import os
 from typing import Any
 
 from servicekit import lifecycle
+from servicekit.gunicorn_logger import NoAccessLogLogger
 from servicekit.json_logging import gunicorn_logconfig, skip_unlogged_record_fields
 from servicekit.settings import ServerSettings
 
@@ -35,8 +36,10 @@ graceful_timeout = 20
 keepalive = 75
 # The heartbeat file on tmpfs: a slow overlay filesystem must not make workers look hung.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-# servicekit writes one JSON line per request itself; gunicorn's access log would duplicate it.
+# servicekit writes one JSON line per request itself; gunicorn's access log would duplicate it, and
+# with a logconfig_dict gunicorn would build its fields on every request (gunicorn_logger.py).
 accesslog = None
+logger_class = NoAccessLogLogger
 # No gunicornc control socket: it defaults to ~/.gunicorn/gunicorn.ctl, which is not writable for
 # uid 10001 in the image and would be shared by every gunicorn of one user on a host.
 control_socket_disable = True

@@ -226,3 +226,28 @@ def test_skipping_the_unlogged_record_fields_leaves_the_line_as_it_was() -> None
     before, after = (json.loads(line) for line in output.splitlines())
     assert before.keys() == after.keys() == {"level", "logger", "message", "status", "time"}
     assert after["message"] == "after"
+
+
+def test_gunicorn_builds_no_access_line_that_nobody_writes() -> None:
+    """With our logconfig_dict, gunicorn's own Logger would compute every access line's fields."""
+    script = (
+        "from unittest import mock\n"
+        "from gunicorn.app.base import Application\n"
+        "class App(Application):\n"
+        "    def init(self, parser, opts, args): pass\n"
+        "    def load(self): pass\n"
+        "app = App()\n"
+        "app.load_config_from_module_name_or_filename('python:servicekit.gunicorn_config')\n"
+        "log = app.cfg.logger_class(app.cfg)\n"
+        "with mock.patch.object(log, 'atoms', side_effect=AssertionError('atoms built')):\n"
+        "    log.access(None, None, {}, None)\n"
+        "print(type(log).__name__, app.cfg.logconfig_dict is not None)\n"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(SERVICES_DIR), "SERVICE_PORT": "8000"},
+    ).stdout
+    assert output.split() == ["NoAccessLogLogger", "True"]

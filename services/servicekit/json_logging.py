@@ -6,7 +6,9 @@ lines all reach the root logger's one handler, so a container's log is all JSON 
 Why not python-json-logger (which this replaced): every request writes a line, and its formatter
 (a generic field-renaming pipeline and the standard json encoder) cost a tenth of a cached read.
 The line is the same: ``level``, ``logger``, ``message``, the record's extra fields, ``time`` (ISO
-8601, UTC), and ``exc_info`` / ``stack_info`` when present.
+8601, UTC), and ``exc_info`` / ``stack_info`` when present. The request line, written for every
+request, goes through ``log_fields``, which writes that same line without making a LogRecord
+when this handler is the only place it can go.
 
 Why a handler of our own: logging's StreamHandler holds a lock around every write and flush, and
 under load the request threads queued behind it, each hand-over of the lock and of the GIL a
@@ -38,6 +40,7 @@ import threading
 import time
 import weakref
 from collections import deque
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -58,21 +61,36 @@ class JsonLineFormatter(logging.Formatter):
 
     def line(self, record: logging.LogRecord) -> bytes:
         """The record as one JSON line, newline included."""
-        fields: dict[str, Any] = {
-            "level": record.levelname,
-            "logger": record.name,
-            "message": record.getMessage(),
+        extra = {
+            name: value
+            for name, value in record.__dict__.items()
+            if name not in _STANDARD_ATTRIBUTES
         }
-        for name, value in record.__dict__.items():
-            if name not in _STANDARD_ATTRIBUTES:
-                fields[name] = value
-        fields["time"] = datetime.fromtimestamp(record.created, tz=UTC).isoformat()
+        fields = _fields(record.levelname, record.name, record.getMessage(), extra, record.created)
         if record.exc_info:
             fields["exc_info"] = self.formatException(record.exc_info)
         if record.stack_info:
             fields["stack_info"] = self.formatStack(record.stack_info)
-        # default=str: an extra field of any type still makes a line rather than an error.
-        return orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE)
+        return _encode(fields)
+
+
+def _fields(
+    level: str, logger: str, message: str, extra: Mapping[str, Any], created: float
+) -> dict[str, Any]:
+    """The one shape of a line, whether a LogRecord was made for it or not (``log_fields``)."""
+    return {
+        "level": level,
+        "logger": logger,
+        "message": message,
+        **extra,
+        # orjson writes an aware datetime as isoformat() would, in a third of the time.
+        "time": datetime.fromtimestamp(created, tz=UTC),
+    }
+
+
+def _encode(fields: dict[str, Any]) -> bytes:
+    # default=str: an extra field of any type still makes a line rather than an error.
+    return orjson.dumps(fields, default=str, option=orjson.OPT_APPEND_NEWLINE)
 
 
 class JsonLineHandler(logging.StreamHandler):
@@ -99,28 +117,40 @@ class JsonLineHandler(logging.StreamHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            line = self._line(record)
-            if self._fd is None:
-                with self.lock:  # type: ignore[union-attr]
-                    self._write_all(line)
-            elif (
-                record.levelno >= logging.WARNING
-                or len(line) > select.PIPE_BUF
-                or len(self._pending) >= MAX_PENDING_LINES
-            ):
-                with self._writing:
-                    self._write_pending(self._fd)
-                    self._write_all(line)
-            else:
-                self._pending.append(line)  # deque.append: safe without a lock
-                if not self._queued.is_set():
-                    self._queued.set()
-                if self._writer_pid != os.getpid():
-                    self._start_writer()
+            self._send(self._line(record), record.levelno)
         except RecursionError:
             raise
         except Exception:
             self.handleError(record)
+
+    def emit_fields(self, level: int, logger: str, message: str, extra: Mapping[str, Any]) -> None:
+        """What ``emit`` writes for such a record, without making the record (``log_fields``)."""
+        fields = _fields(logging.getLevelName(level), logger, message, extra, time.time())
+        try:
+            self._send(_encode(fields), level)
+        except Exception:
+            record = {"name": logger, "levelno": level, "msg": message}
+            self.handleError(logging.makeLogRecord(record))
+
+    def _send(self, line: bytes, level: int) -> None:
+        """Queue the line, or write it at once (the module docstring says when)."""
+        if self._fd is None:
+            with self.lock:  # type: ignore[union-attr]
+                self._write_all(line)
+        elif (
+            level >= logging.WARNING
+            or len(line) > select.PIPE_BUF
+            or len(self._pending) >= MAX_PENDING_LINES
+        ):
+            with self._writing:
+                self._write_pending(self._fd)
+                self._write_all(line)
+        else:
+            self._pending.append(line)  # deque.append: safe without a lock
+            if not self._queued.is_set():
+                self._queued.set()
+            if self._writer_pid != os.getpid():
+                self._start_writer()
 
     def flush(self) -> None:
         """Write every queued line now (logging.shutdown calls this at exit)."""
@@ -191,6 +221,47 @@ class JsonLineHandler(logging.StreamHandler):
         self._writing = threading.Lock()
         self._queued = threading.Event()
         self._pending = deque()
+
+
+def log_fields(logger: logging.Logger, level: int, message: str, extra: Mapping[str, Any]) -> None:
+    """``logger.log(level, message, extra=extra)``: the same line, for a line written very often.
+
+    When the record would reach exactly one handler, a plain JsonLineHandler (the services'
+    configuration), that handler writes the line straight from the fields: making the LogRecord
+    and passing it through logging was most of a request line's cost, itself the largest part of
+    what a cached read costs over a trivial view (README, "Benchmark"). Whatever else is
+    configured (a filter, another handler, pytest's capture) gets a LogRecord as usual.
+    """
+    if not logger.isEnabledFor(level):
+        return
+    handler = _sole_json_handler(logger, level)
+    if handler is None:
+        logger.log(level, message, extra=dict(extra))
+    else:
+        handler.emit_fields(level, logger.name, message, extra)
+
+
+def _sole_json_handler(logger: logging.Logger, level: int) -> JsonLineHandler | None:
+    """The one handler a record of ``logger`` at ``level`` would reach, if that is a plain
+    JsonLineHandler with our formatter and nothing on the way could filter the record."""
+    if logger.filters:
+        return None
+    found: JsonLineHandler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if level < handler.level:
+                continue  # Logger.callHandlers skips it too
+            if (
+                found is not None
+                or type(handler) is not JsonLineHandler
+                or type(handler.formatter) is not JsonLineFormatter
+                or handler.filters
+            ):
+                return None
+            found = handler
+        current = current.parent if current.propagate else None
+    return found
 
 
 _QUEUEING_HANDLERS: weakref.WeakSet[JsonLineHandler] = weakref.WeakSet()

@@ -9,6 +9,8 @@ import uuid
 
 from flask import Flask, Response, g, request
 
+from servicekit.json_logging import log_fields
+
 REQUEST_ID_HEADER = "X-Request-ID"
 # Ids from clients are echoed into logs and headers: accept only short, plain tokens.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -36,9 +38,12 @@ def _finish_request(response: Response) -> Response:
     request_id = g.get("request_id") or uuid.uuid4().hex
     response.headers[REQUEST_ID_HEADER] = request_id
     started = g.get("request_started", time.perf_counter())
-    request_logger.info(
+    # Every request writes this line: log_fields skips the LogRecord where nothing needs one.
+    log_fields(
+        request_logger,
+        logging.INFO,
         "request",
-        extra={
+        {
             "request_id": request_id,
             "method": request.method,
             "path": request.path,

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -251,3 +252,56 @@ def test_gunicorn_builds_no_access_line_that_nobody_writes() -> None:
         env={**os.environ, "PYTHONPATH": str(SERVICES_DIR), "SERVICE_PORT": "8000"},
     ).stdout
     assert output.split() == ["NoAccessLogLogger", "True"]
+
+
+def _fail_on_any_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    raise AssertionError("a LogRecord was made")
+
+
+def test_log_fields_writes_the_line_a_record_would_without_making_one(
+    pipe: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reader, writer = pipe
+    handler = JsonLineHandler(writer)
+    logger = logger_with(handler, "test.json_logging.fields")
+    extra = {"request_id": "r-1", "status": 200, "duration_ms": 1.5, "path": "/api/v1/x"}
+    logger.info("request", extra=extra)
+    with monkeypatch.context() as patched:
+        patched.setattr(logging, "getLogRecordFactory", lambda: _fail_on_any_record)
+        patched.setattr(logging, "_logRecordFactory", _fail_on_any_record)
+        json_logging.log_fields(logger, logging.INFO, "request", extra)
+    handler.flush()
+    by_record, by_fields = read_lines(reader, 2)
+    assert list(by_fields) == list(by_record)  # the same keys in the same order
+    assert {**by_fields, "time": None} == {**by_record, "time": None}
+    assert by_fields["level"] == "INFO" and by_fields["logger"] == "test.json_logging.fields"
+    for line in (by_record, by_fields):  # ISO 8601 in UTC, as isoformat() writes it
+        assert datetime.fromisoformat(line["time"]).utcoffset() == timedelta(0)
+
+
+def test_log_fields_takes_the_record_path_when_anything_else_may_see_the_line(
+    pipe: tuple[Any, Any],
+) -> None:
+    reader, writer = pipe
+    handler = JsonLineHandler(writer)
+    logger = logger_with(handler, "test.json_logging.fields_other")
+    seen: list[logging.LogRecord] = []
+    other = logging.Handler()
+    other.emit = seen.append  # type: ignore[method-assign]
+    logger.addHandler(other)
+    json_logging.log_fields(logger, logging.INFO, "request", {"status": 201})
+    assert [(record.getMessage(), record.status) for record in seen] == [("request", 201)]  # type: ignore[attr-defined]
+    logger.removeHandler(other)
+
+    logger.addFilter(lambda record: False)  # a filter on the logger (the warm-up's)
+    json_logging.log_fields(logger, logging.INFO, "request", {"status": 202})
+    logger.filters.clear()
+    logger.setLevel(logging.WARNING)
+    json_logging.log_fields(logger, logging.INFO, "request", {"status": 203})
+    json_logging.log_fields(logger, logging.WARNING, "last", {"status": 204})
+    handler.flush()
+    lines = read_lines(reader, 2)  # 202 filtered, 203 below the level
+    assert [(line["message"], line["status"]) for line in lines] == [
+        ("request", 201),
+        ("last", 204),
+    ]

@@ -229,7 +229,7 @@ def test_skipping_the_unlogged_record_fields_leaves_the_line_as_it_was() -> None
     assert after["message"] == "after"
 
 
-def test_gunicorn_builds_no_access_line_that_nobody_writes() -> None:
+def test_gunicorn_builds_no_access_line_and_the_request_line_needs_no_record() -> None:
     """With our logconfig_dict, gunicorn's own Logger would compute every access line's fields."""
     script = (
         "from unittest import mock\n"
@@ -243,6 +243,12 @@ def test_gunicorn_builds_no_access_line_that_nobody_writes() -> None:
         "with mock.patch.object(log, 'atoms', side_effect=AssertionError('atoms built')):\n"
         "    log.access(None, None, {}, None)\n"
         "print(type(log).__name__, app.cfg.logconfig_dict is not None)\n"
+        # As gunicorn configures logging: the request line takes log_fields' record-free path.
+        "import logging, logging.config\n"
+        "from servicekit.json_logging import _sole_json_handler\n"
+        "logging.config.dictConfig(app.cfg.logconfig_dict)\n"
+        "request_logger = logging.getLogger('servicekit.request')\n"
+        "print(_sole_json_handler(request_logger, logging.INFO) is not None)\n"
     )
     output = subprocess.run(
         [sys.executable, "-c", script],
@@ -251,7 +257,7 @@ def test_gunicorn_builds_no_access_line_that_nobody_writes() -> None:
         check=True,
         env={**os.environ, "PYTHONPATH": str(SERVICES_DIR), "SERVICE_PORT": "8000"},
     ).stdout
-    assert output.split() == ["NoAccessLogLogger", "True"]
+    assert output.split() == ["NoAccessLogLogger", "True", "True"]
 
 
 def _fail_on_any_record(*args: Any, **kwargs: Any) -> logging.LogRecord:

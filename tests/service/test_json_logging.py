@@ -41,6 +41,18 @@ def logger_with(handler: logging.Handler, name: str) -> logging.Logger:
     return logger
 
 
+def python_output(script: str, **environment: str) -> str:
+    """What a new interpreter prints running ``script``, the services' packages importable."""
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(SERVICES_DIR), **environment},
+    ).stdout
+
+
 def read_lines(reader: Any, count: int) -> list[dict[str, Any]]:
     """`count` lines from the pipe, each parsed (a torn or merged line fails to parse)."""
     lines = [reader.readline() for _ in range(count)]
@@ -157,14 +169,7 @@ def test_a_full_queue_makes_the_logging_thread_write(
 
 
 def run_script(script: str) -> list[dict[str, Any]]:
-    output = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        env={**os.environ, "PYTHONPATH": str(SERVICES_DIR)},
-    ).stdout
+    output = python_output(script)
     return [json.loads(line) for line in output.splitlines()]
 
 
@@ -217,13 +222,7 @@ def test_skipping_the_unlogged_record_fields_leaves_the_line_as_it_was() -> None
         "skip_unlogged_record_fields()\n"
         "logger.warning('after', extra={'status': 200})\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(SERVICES_DIR)},
-    ).stdout
+    output = python_output(script)
     before, after = (json.loads(line) for line in output.splitlines())
     assert before.keys() == after.keys() == {"level", "logger", "message", "status", "time"}
     assert after["message"] == "after"
@@ -250,13 +249,7 @@ def test_gunicorn_builds_no_access_line_and_the_request_line_needs_no_record() -
         "request_logger = logging.getLogger('servicekit.request')\n"
         "print(_sole_json_handler(request_logger, logging.INFO) is not None)\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", script],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": str(SERVICES_DIR), "SERVICE_PORT": "8000"},
-    ).stdout
+    output = python_output(script, SERVICE_PORT="8000")
     assert output.split() == ["NoAccessLogLogger", "True", "True"]
 
 

@@ -90,12 +90,30 @@ def release_swarm(engine: DockerEngine, record_path: Path) -> None:
     if record.initialised:
         with contextlib.suppress(docker.errors.APIError):
             engine.client.swarm.leave(force=True)
-        with contextlib.suppress(docker.errors.NotFound):
-            engine.client.networks.get(GATEWAY_BRIDGE).remove()
+        _remove_gateway_bridge(engine)
     elif record.labelled_node is not None:
         with contextlib.suppress(docker.errors.NotFound):
             _set_stores_label(engine, record.labelled_node, present=False)
     record_path.unlink()
+
+
+def _remove_gateway_bridge(engine: DockerEngine) -> None:
+    """Remove the bridge Swarm made, even if the ingress sandbox is still attached to it.
+
+    After a run interrupted while Swarm was starting, the sandbox (``gateway_ingress-sbox``)
+    outlives ``swarm leave`` and the engine refuses to remove a network with endpoints; Docker's
+    documented way out is to disconnect it by force first.
+    """
+    try:
+        network = engine.client.networks.get(GATEWAY_BRIDGE)
+    except docker.errors.NotFound:
+        return
+    for endpoint in (network.attrs.get("Containers") or {}).values():
+        with contextlib.suppress(docker.errors.NotFound):
+            engine.client.api.disconnect_container_from_network(
+                endpoint["Name"], network.id, force=True
+            )
+    network.remove()
 
 
 def _labelled_nodes(engine: DockerEngine) -> list[str]:

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from servicekit.contract import INTERPRETER_ENVIRONMENT
+
 from launchers.paths import SERVICES_DIR
 from launchers.processes import (
     LOOPBACK,
@@ -57,7 +59,7 @@ class GunicornServer:
             *("--bind", self.address),
             f"{self.package}:create_app()",
         ]
-        popen = spawn(argv, self.log_path, self._process_environment(), self.service_dir)
+        popen = spawn(argv, self.log_path, self.process_environment(), self.service_dir)
         self.process = ServerProcess(popen, self.log_path, signal.SIGTERM, stop_timeout=30.0)
         wait_until_ready(self._live, popen, self.log_path, self.package, timeout)
         return self
@@ -66,13 +68,13 @@ class GunicornServer:
         if self.process is not None:
             self.process.stop()
 
-    def _process_environment(self) -> dict[str, str]:
+    def process_environment(self) -> dict[str, str]:
         python_path = os.pathsep.join([str(SERVICES_DIR), str(self.service_dir)])
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
             "PYTHONPATH": python_path,
-            "PYTHONUNBUFFERED": "1",
+            **INTERPRETER_ENVIRONMENT,
             "PORT": str(self.port),
             **self.environment,
         }

@@ -142,6 +142,10 @@ class ErrorDetail(BaseModel):
 
 
 class ErrorResponse(BaseModel):
-    """The one error shape, documented for every operation."""
+    # A model's description in the OpenAPI document is given, never taken from its docstring: the
+    # services run with PYTHONOPTIMIZE=2, which drops docstrings (servicekit/contract.py).
+    model_config = ConfigDict(
+        json_schema_extra={"description": "The one error shape, documented for every operation."}
+    )
 
     error: ErrorDetail

@@ -7,8 +7,9 @@ import re
 from pathlib import Path
 
 import pytest
-from servicekit.contract import SERVICES, ServiceDefinition
+from servicekit.contract import INTERPRETER_ENVIRONMENT, SERVICES, ServiceDefinition
 
+from launchers.gunicorn import GunicornServer
 from launchers.paths import SERVICES_DIR, service_directory
 
 BASE_DIR = SERVICES_DIR / "servicekit"
@@ -45,6 +46,24 @@ def test_the_base_image_installs_the_pinned_dependencies_before_servicekit() -> 
         "LABEL org.opencontainers.image.revision=${SOURCE_DIGEST}",
     ]
     assert not any(NO_SECRETS.search(step) for step in steps)
+
+
+def test_the_base_image_runs_the_interpreter_as_the_local_stack_does() -> None:
+    steps = instructions(BASE_DIR / "Dockerfile")
+    environment = dict(
+        pair.split("=", 1) for step in steps if step.startswith("ENV ") for pair in step.split()[1:]
+    )
+    assert INTERPRETER_ENVIRONMENT.items() <= environment.items()
+    # PYTHONOPTIMIZE=2 loads *.opt-2.pyc: the standard library's are compiled in the image (the
+    # service user cannot write them), before the dependencies so that layer stays cached.
+    compile_stdlib = next(i for i, step in enumerate(steps) if 'get_path("stdlib")' in step)
+    assert steps[compile_stdlib].startswith("RUN python -m compileall")
+    assert compile_stdlib < steps.index("RUN pip install -r servicekit/requirements.txt")
+
+
+def test_the_local_stack_runs_the_interpreter_as_the_image_does(tmp_path: Path) -> None:
+    server = GunicornServer("product_service", service_directory(SERVICES["products"]), tmp_path)
+    assert INTERPRETER_ENVIRONMENT.items() <= server.process_environment().items()
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from servicekit.validation import (
     INTEGRAL,
     EntityId,
@@ -44,7 +44,13 @@ def statuses_leading_to(target: OrderStatus) -> list[str]:
 
 
 class CreateOrder(RequestBody):
-    """The price and the total are not accepted: the server takes them from the product."""
+    # Given, not a docstring: see servicekit.validation.ErrorResponse.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "description": "The price and the total are not accepted:"
+            " the server takes them from the product."
+        }
+    )
 
     user_id: EntityId
     product_id: EntityId

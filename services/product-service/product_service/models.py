@@ -34,15 +34,16 @@ class CreateProduct(RequestBody):
 
 
 class StockChange(RequestBody):
-    """Either set the stock (``{"stock": 12}``) or adjust it (``{"delta": -3}``), never both."""
-
-    # What exactly_one() enforces, in the document: one of the two is present and not null.
+    # What exactly_one() enforces, in the document: one of the two is present and not null. (The
+    # description is given, not a docstring: see servicekit.validation.ErrorResponse.)
     model_config = ConfigDict(
         json_schema_extra={
+            "description": 'Either set the stock (``{"stock": 12}``) or adjust it'
+            ' (``{"delta": -3}``), never both.',
             "oneOf": [
                 {"required": [name], "properties": {name: {"type": "integer"}}}
                 for name in ("stock", "delta")
-            ]
+            ],
         }
     )
 

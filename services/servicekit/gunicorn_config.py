@@ -67,10 +67,11 @@ def when_ready(server: Any) -> None:
     """
     app = server.app.wsgi()
     if _is_servicekit_app(app):
-        from servicekit.warm_up import warm_up
+        from servicekit.warm_up import through_gunicorn, warm_up
 
         try:
-            warm_up(app)
+            with through_gunicorn(server) as serve:
+                warm_up(app, serve)
         except Exception:
             # Only memory is at stake: each worker then builds what the warm-up would have shared.
             server.log.exception("warm-up before the fork failed; the workers start without it")

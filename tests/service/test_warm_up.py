@@ -3,14 +3,21 @@ refused before a view runs, nothing connected, no log line, the app unchanged af
 
 from __future__ import annotations
 
+import dis
 import gc
 import logging
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
+from gunicorn.config import Config
+from gunicorn.glogging import Logger
+from gunicorn.http.message import Request
+from gunicorn.workers.gthread import ThreadWorker
+from gunicorn.workers.sync import SyncWorker
 from servicekit.app import after_fork, shutdown
 from servicekit.contract import SERVICES
-from servicekit.warm_up import refused_requests, warm_up
+from servicekit.warm_up import refused_requests, through_gunicorn, warm_up
 
 from launchers.processes import free_port
 from tests.support.factories import SettingsFactory
@@ -53,13 +60,14 @@ def test_a_failing_warm_up_is_logged_and_the_master_carries_on(
     """The warm-up only saves memory: it must never keep a service from starting."""
     from servicekit import gunicorn_config, warm_up
 
-    def broken(app: object) -> list[int]:
+    def broken(app: object, serve: object) -> list[int]:
         raise RuntimeError("a route the warm-up did not foresee")
 
     monkeypatch.setattr(warm_up, "warm_up", broken)
     logged: list[str] = []
     app = SimpleNamespace(extensions={"servicekit.database": None})
     arbiter = SimpleNamespace(
+        worker_class=SyncWorker,  # not gthread: warm_up serves through WSGI
         app=SimpleNamespace(wsgi=lambda: app),
         log=SimpleNamespace(exception=logged.append, info=logged.append),
         handle_term=lambda: None,
@@ -72,3 +80,32 @@ def test_a_failing_warm_up_is_logged_and_the_master_carries_on(
 
     assert logged == ["warm-up before the fork failed; the workers start without it"]
     assert arbiter.handle_term is not stop, "it went on to make SIGTERM drain first"
+
+
+def quickened(function: Any) -> bool:
+    """CPython 3.11 rewrites a function's bytecode once it has run a few times (RESUME_QUICK)."""
+    first = next(dis.get_instructions(function, adaptive=True))
+    return first.opname == "RESUME_QUICK"
+
+
+def test_under_gunicorn_the_requests_take_gunicorn_s_own_request_path(
+    make_settings: SettingsFactory,
+) -> None:
+    settings = make_settings("products", database_port=free_port(), redis_port=free_port())
+    app = __import__(SERVICES["products"].package).create_app(settings)
+    config = Config()
+    arbiter = SimpleNamespace(
+        worker_class=ThreadWorker,
+        app=SimpleNamespace(wsgi=lambda: app),
+        timeout=30,
+        cfg=config,
+        log=Logger(config),
+    )
+    parse_request_line = Request.parse_request_line
+    assert not quickened(parse_request_line), "gunicorn parsed a request in this process already"
+
+    with through_gunicorn(arbiter) as serve:
+        statuses = warm_up(app, serve)
+
+    assert statuses == warm_up(app), "the same answers as straight through WSGI"
+    assert quickened(parse_request_line), "gunicorn's parser ran in this process"

@@ -35,6 +35,7 @@ from benchmarking.load import (
 from benchmarking.memory import descendants, tree_pss_mb, worker_pages
 from benchmarking.process_cost import TreeCounters, tree_counters
 from benchmarking.profile import py_spy_available, record, summarise
+from benchmarking.service_python import service_python
 from benchmarking.stack import (
     BENCHMARK_RATE_LIMIT_BURST,
     BENCHMARK_RATE_LIMIT_PER_SECOND,
@@ -71,6 +72,8 @@ class Options:
     client: str = "auto"  # "wrk", "python", or "auto": wrk when installed
     # After the rounds, sample one product worker with py-spy under the cached-item load (0: off).
     profile_seconds: float = 0.0
+    # The services' interpreter: "isolated" (their image's packages) or "host" (service_python.py).
+    service_packages: str = "isolated"
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ RATIOS = {
 
 def run_benchmark(options: Options, progress: Progress) -> dict[str, Any]:
     client = resolve_client(options.client)
-    with benchmark_stack(progress) as stack:
+    python = service_python(options.service_packages, progress)
+    with benchmark_stack(progress, python.executable) as stack:
         require_cache_state(stack.products.url, "ok")
         require_cache_state(stack.uncached.url, "unavailable")
         mix = prepare_mix(stack)
@@ -150,6 +154,7 @@ def run_benchmark(options: Options, progress: Progress) -> dict[str, Any]:
         pages = {name: first_worker_pages(server) for name, server in stack.service_trees().items()}
         gunicorn = gunicorn_shape(dict(stack.products.environment))
     report = build_report(options, client, rounds, orders, memory, gunicorn)
+    report["settings"]["service_python"] = python.as_dict()
     report["memory_first_worker_mb"] = pages
     if profile is not None:
         report["profile_cached_item"] = profile

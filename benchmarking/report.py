@@ -26,6 +26,7 @@ def format_table(report: dict[str, Any]) -> str:
         f"gateway rate limit raised to {limit['per_second']} r/s, burst {limit['burst']},"
         " for the measurement (the stack's default is 50 r/s, burst 100);"
         f" servers' data and logs in {settings.get('servers_directory', '?')}",
+        _service_python_line(settings.get("service_python")),
         "",
         f"{'case':<46}{'req/s':>9}{'x fw':>7}{'x edge':>8}{'p50 ms':>9}{'p90 ms':>9}"
         f"{'p99 ms':>9}{'p99 x fw':>10}{'errors':>8}",
@@ -189,3 +190,11 @@ def _worker_pages_lines(pages: dict[str, dict[str, float] | None] | None) -> lis
             if page is not None
         ),
     ]
+
+
+def _service_python_line(python: dict[str, str] | None) -> str:
+    if python is None:
+        return "services' interpreter: not recorded"
+    if python["kind"] == "isolated":
+        return f"services' interpreter: their image's packages only ({python['executable']})"
+    return f"services' interpreter: the host's, with whatever it has ({python['executable']})"

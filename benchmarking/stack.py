@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,10 +69,11 @@ class BenchmarkStack:
 
 
 @contextmanager
-def benchmark_stack(progress: Any) -> Iterator[BenchmarkStack]:
+def benchmark_stack(progress: Any, python: str = sys.executable) -> Iterator[BenchmarkStack]:
+    """Every server started; ``python``: the interpreter of every gunicorn (service_python.py)."""
     run_dir = Path(tempfile.mkdtemp(prefix="microstack-benchmark-", dir=run_directory_parent()))
     run_dir.chmod(0o755)  # PostgreSQL runs as `postgres` and must traverse it
-    local = LocalStack(run_dir)
+    local = LocalStack(run_dir, python=python)
     # Held as soon as they exist, so one that started but never got ready is stopped too.
     started: list[GunicornServer | Gateway] = []
     try:
@@ -83,6 +85,7 @@ def benchmark_stack(progress: Any) -> Iterator[BenchmarkStack]:
             products.service_dir,
             run_dir / "uncached",
             {**products.environment, "REDIS_PORT": str(free_port())},
+            python,
         )
         started.append(uncached)
         uncached.start()
@@ -94,6 +97,7 @@ def benchmark_stack(progress: Any) -> Iterator[BenchmarkStack]:
             REPOSITORY_ROOT,
             run_dir / "framework",
             {"CEILING_BODY_FILE": str(body_file), "LOG_LEVEL": "INFO"},
+            python,
         )
         started.append(framework)
         framework.start()

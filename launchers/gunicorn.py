@@ -32,6 +32,8 @@ class GunicornServer:
     service_dir: Path
     base_dir: Path
     environment: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # The interpreter gunicorn runs under (the benchmark's may hold the image's packages only).
+    python: str = sys.executable
     host: str = LOOPBACK
     port: int = field(default_factory=free_port)
     process: ServerProcess | None = field(default=None, repr=False)
@@ -53,7 +55,7 @@ class GunicornServer:
         require_stopped(self.process, self.package)
         self.base_dir.mkdir(parents=True, exist_ok=True)
         argv = [
-            sys.executable,
+            self.python,
             *("-m", "gunicorn", "--config", "python:servicekit.gunicorn_config"),
             # Command-line settings win over the config file: loopback here, 0.0.0.0 in containers.
             *("--bind", self.address),

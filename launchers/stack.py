@@ -11,6 +11,7 @@ import json
 import shutil
 import signal
 import ssl
+import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
@@ -70,6 +71,8 @@ class LocalStack:
     redis: RedisServer | None = field(default=None, repr=False)
     services: dict[str, GunicornServer] = field(default_factory=dict, repr=False)
     gateway: Gateway | None = field(default=None, repr=False)
+    # The interpreter the services run under (launchers/gunicorn.py).
+    python: str = sys.executable
     app_password: str = field(default_factory=generate_password, repr=False)
     _recorded: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
@@ -178,6 +181,7 @@ class LocalStack:
             service_directory(service),
             self.run_dir / "services",
             self._service_environment().variables(),
+            self.python,
         )
 
     def _start_gateway(self) -> None:

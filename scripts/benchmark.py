@@ -23,6 +23,7 @@ from types import FrameType
 
 from benchmarking.cases import Options, run_benchmark
 from benchmarking.report import format_table, write_outputs
+from benchmarking.service_python import CHOICES, ServicePythonError
 from benchmarking.stack import BenchmarkError
 from launchers.processes import MissingBinaryError
 from launchers.stack import StackError
@@ -76,6 +77,12 @@ def parse_command(argv: Sequence[str] | None) -> Command:
         help="load generator: wrk, or the Python fallback (auto: wrk when installed)",
     )
     parser.add_argument(
+        "--service-packages",
+        choices=CHOICES,
+        help="run the services with their image's packages only, in a virtualenv made once"
+        " (isolated, the default), or with the host's interpreter and whatever it has (host)",
+    )
+    parser.add_argument(
         "--output-dir",
         type=Path,
         default=DEFAULT_OUTPUT_DIR,
@@ -121,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_handler = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         report = run_benchmark(command.options, progress)
-    except (StackError, MissingBinaryError, BenchmarkError) as error:
+    except (StackError, MissingBinaryError, BenchmarkError, ServicePythonError) as error:
         print(f"benchmark: {error}", file=sys.stderr)
         return 1
     finally:

@@ -6,16 +6,20 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from benchmarking import service_python as service_python_module
 from benchmarking.cases import CASES, Options
 from benchmarking.load import percentile_ms, wrk_available
 from benchmarking.memory import worker_pages
 from benchmarking.process_cost import tree_counters
+from benchmarking.service_python import isolated_environment_dir, service_python
 from benchmarking.stack import MEMORY_BACKED_DIR, edge_body, run_directory_parent
 from launchers.processes import MissingBinaryError
 from launchers.stack import check_prerequisites
@@ -121,15 +125,17 @@ def test_edge_body_keeps_the_size_when_nginx_cannot_quote_it() -> None:
     assert not any(character in edge_body(awkward) for character in "$\\'")
 
 
-@pytest.mark.parametrize("client", ["wrk", "python"])
+# Each load generator once; the services' interpreter both ways (service_python.py).
+@pytest.mark.parametrize(("client", "service_packages"), [("wrk", "isolated"), ("python", "host")])
 def test_quick_run_writes_every_case_ratio_and_figure(
-    client: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client: str, service_packages: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with binaries_required():
         check_prerequisites()
     if client == "wrk" and not wrk_available():
         missing_binary(MissingBinaryError("wrk", "apt-get install wrk"))
-    assert main(["--quick", "--json", "--client", client, "--output-dir", str(tmp_path)]) == 0
+    arguments = ["--quick", "--json", "--client", client, "--output-dir", str(tmp_path)]
+    assert main([*arguments, "--service-packages", service_packages]) == 0
 
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1, "--json prints the JSON line only"
@@ -137,6 +143,7 @@ def test_quick_run_writes_every_case_ratio_and_figure(
     assert json.loads((tmp_path / "benchmark.json").read_text()) == report
     assert (tmp_path / "benchmark.png").read_bytes().startswith(b"\x89PNG")
     assert report["settings"]["client"] == client
+    assert report["settings"]["service_python"]["kind"] == service_packages
     # Memory-backed storage where the machine has it (benchmarking/stack.py says why).
     assert report["settings"]["servers_directory"] == str(run_directory_parent())
     assert run_directory_parent() == MEMORY_BACKED_DIR or not MEMORY_BACKED_DIR.is_dir()
@@ -164,3 +171,25 @@ def test_quick_run_writes_every_case_ratio_and_figure(
     assert orders["refused_409"] == QUICK["orders"] - QUICK["stock"]
     assert orders["stock_service"] == orders["stock_database"] == 0
     assert orders["ok"] is True
+
+
+def test_the_isolated_interpreter_has_the_services_packages_and_nothing_of_the_host_s() -> None:
+    python = service_python("isolated", progress=lambda message: None)
+    assert python.executable != sys.executable
+    run = [python.executable, "-c"]
+    subprocess.run([*run, "import flask_openapi3, gunicorn, psycopg2, redis"], check=True)
+    # pytest is one of the host's development tools, in no service's requirements.
+    assert subprocess.run([*run, "import pytest"], capture_output=True).returncode != 0
+    assert service_python("isolated", progress=pytest.fail) == python, "made once, then reused"
+
+
+def test_the_isolated_interpreter_is_made_again_when_a_requirement_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    requirements = tmp_path / "some-service" / "requirements.txt"
+    requirements.parent.mkdir()
+    requirements.write_text("flask==3.1.3\n")
+    monkeypatch.setattr(service_python_module, "SERVICES_DIR", tmp_path)
+    before = isolated_environment_dir()
+    requirements.write_text("flask==3.1.4\n")
+    assert isolated_environment_dir() != before

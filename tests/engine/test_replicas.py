@@ -8,6 +8,7 @@ import os
 import secrets
 import signal
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +26,7 @@ from tests.support.load import GetLoad
 pytestmark = pytest.mark.engine
 RESTART_SECONDS = 90
 SERVICES = ("users", "products", "orders")
+LOG_LINES = 80
 
 
 def kill_from_the_host(container: Any) -> int:
@@ -58,6 +60,7 @@ def test_a_killed_replica_of_each_service_costs_no_get_and_serves_again(
 ) -> None:
     outputs = engine_stack.outputs
     gateway = engine_stack.container("gateway")
+    started = int(time.time()) - 1
     with GetLoad(outputs) as load:
         for service in SERVICES:
             replica = engine_stack.container(f"{service}-1")
@@ -68,13 +71,26 @@ def test_a_killed_replica_of_each_service_costs_no_get_and_serves_again(
     report(f"kill -9 of one replica of each service in turn: {result.describe()}")
 
     assert result.sent > 0
-    assert result.failed == 0, result.describe()
+    assert result.failed == 0, (
+        f"{result.describe()}; by URL {dict(result.failed_urls)}; the gateway said:\n"
+        + gateway_lines_about_failures(gateway, started)
+    )
     for service in SERVICES:
         # Back on the network under its own name, and answering the gateway's requests again.
         exit_code, output = run_in(
             gateway, "curl", "-sf", "--max-time", "5", f"http://{service}-1:8000/health"
         )
         assert exit_code == 0 and '"status":"ok"' in output.replace(" ", ""), output
+
+
+def gateway_lines_about_failures(gateway: Any, since: int) -> str:
+    """The gateway's log lines that explain failed requests: its errors and warnings (a peer it
+    could not reach, "no live upstreams"), its reloads, and the access lines of 5xx answers (which
+    peers each one tried, with what status)."""
+    logs = gateway.logs(stdout=True, stderr=True, since=since).decode(errors="replace")
+    wanted = ("[error]", "[warn]", "[alert]", "reloaded", '"status":5')
+    lines = [line for line in logs.splitlines() if any(mark in line for mark in wanted)]
+    return "\n".join(lines[-LOG_LINES:])
 
 
 def test_orders_placed_while_an_orders_replica_dies_are_never_duplicated(

@@ -48,14 +48,13 @@ import logging
 import random
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import redis
 from flask import current_app
 from redis.backoff import NoBackoff
 from redis.connection import AbstractConnection
-from redis.driver_info import DriverInfo
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
@@ -129,8 +128,6 @@ class Cache:
             socket_timeout=_SOCKET_TIMEOUT_SECONDS,
             socket_connect_timeout=_SOCKET_TIMEOUT_SECONDS,
             retry=Retry(NoBackoff(), retries=0),
-            # Without it every client reads the package's metadata from disk (importlib.metadata).
-            driver_info=DriverInfo(lib_version=redis.__version__),
         )
         self._lookup = self._client.register_script(_LOOKUP)
         self._item_lookup = self._client.register_script(_ITEM_LOOKUP)
@@ -292,7 +289,9 @@ class Cache:
     def counters(self) -> dict[str, int | None]:
         self._local.report_hits()
         try:
-            hits, misses = self._client.mget(self._counter_key("hits"), self._counter_key("misses"))
+            # redis-py types a command's reply as "maybe awaitable" for its sync and async clients.
+            counts = self._client.mget(self._counter_key("hits"), self._counter_key("misses"))
+            hits, misses = cast(list[bytes | None], counts)
         except redis.RedisError as error:
             self._mark(healthy=False, error=error)
             return {"hits": None, "misses": None}
@@ -322,9 +321,9 @@ class Cache:
 
         redis-py's generic path (Redis.execute_command through the pool) spends more GIL time per
         command than the rest of a cached read: a pool lock, a fork check and a poll() on every
-        checkout, argument filtering, metrics hooks (py-spy --gil on a worker under load). Reads
-        need none of it: each gthread thread keeps one connection, built with the client's own
-        settings (timeouts, password, no retries). Any error drops the connection, like the pool.
+        checkout, argument filtering (py-spy --gil on a worker under load). Reads need none of
+        it: each gthread thread keeps one connection, built with the client's own settings
+        (timeouts, password, no retries). Any error drops the connection, like the pool.
         """
         connection = getattr(self._thread_state, "connection", None)
         if connection is None:

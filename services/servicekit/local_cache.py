@@ -325,7 +325,7 @@ class LocalCache:
     def _connect(self, entities: list[str]) -> None:
         """Outside the lock: a connection attempt may take its whole timeout."""
         connection = self._new_connection()
-        parser = connection._get_parser()
+        parser = connection._parser
         if not isinstance(parser, _HiredisParser | _RESP3Parser):
             raise TypeError("the tracking connection must speak RESP3 (protocol=3)")
         parser.set_invalidation_push_handler(_Invalidation.from_push)

@@ -135,5 +135,6 @@ def test_service_requirements_point_at_servicekit_pins() -> None:
         assert entries[0] == "-r ../servicekit/requirements.txt"
         # Anything a service adds beyond servicekit is pinned too.
         assert all("==" in entry for entry in entries[1:])
-    pins = (BASE_DIR / "requirements.txt").read_text().split()
-    assert pins and all("==" in pin for pin in pins)
+    lines = (BASE_DIR / "requirements.txt").read_text().splitlines()
+    pins = [line for line in lines if line.strip() and not line.startswith("#")]
+    assert pins and all(re.fullmatch(r"[A-Za-z0-9_.-]+==[0-9][0-9A-Za-z.]*", pin) for pin in pins)

@@ -32,6 +32,9 @@ How it stays correct (docs/architecture.md, "Cache keys"):
 
 A list entry is valid as long as the generation it was stored under is current: the copy keeps
 ``<entity>:list:generation`` as Redis returned it and looks lists up under that generation only.
+The lists go with their generation's entry (a write's invalidation, an eviction): no later lookup
+could reach them, and until they expired in Redis (whose expiry would then invalidate them here)
+they would hold the copy's room, in a process that lists while it writes, all of it.
 
 Hits answered here are counted in the process and added to Redis' hit counter every second and
 before ``/api/v1/stats`` reads it (``report_hits``), so the counters keep their meaning.
@@ -107,6 +110,9 @@ class LocalCache:
         self._report_hits = report_hits
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, bytes | _Pending] = OrderedDict()
+        # The lists stored under each generation entry, and each list's generation entry.
+        self._listings: dict[str, set[str]] = {}
+        self._generation_of: dict[str, str] = {}
         self._size = 0
         self._hits = 0
         self._connection: AbstractConnection | None = None
@@ -140,6 +146,8 @@ class LocalCache:
                 listing_key = key.replace("{generation}", generation.decode())
                 found = self._entries.get(listing_key)
                 if isinstance(found, bytes):
+                    # The generation is as recently used as its lists: they go when it goes.
+                    self._entries.move_to_end(generation_key)
                     return self._hit(listing_key, found)
             return self._reserve(generation_key, generation)
 
@@ -162,13 +170,18 @@ class LocalCache:
             elif slot.guard != generation:
                 return  # the generation moved on; its invalidation is on its way
             if value is not None:
-                self._put(key, value)
+                self._put_listing(slot.key, key, value)
 
     def discard(self, keys: list[str]) -> None:
         """A write in this process: drop its keys now rather than when Redis' push arrives."""
         with self._lock:
             for key in keys:
                 self._remove(key)
+
+    @property
+    def size(self) -> int:
+        """The bytes the copy holds, as counted against ``max_bytes``."""
+        return self._size
 
     def report_hits(self) -> None:
         with self._lock:
@@ -216,16 +229,33 @@ class LocalCache:
         self._entries[key] = value
         self._size += _size(key, value)
         while self._size > self._max_bytes:
-            oldest, evicted = self._entries.popitem(last=False)
-            self._size -= _size(oldest, evicted)
+            self._remove(next(iter(self._entries)))
+
+    def _put_listing(self, generation_key: str, key: str, value: bytes) -> None:
+        self._put(key, value)
+        # Either may have been evicted to make room (a list larger than the whole copy).
+        if key in self._entries and generation_key in self._entries:
+            self._listings.setdefault(generation_key, set()).add(key)
+            self._generation_of[key] = generation_key
 
     def _remove(self, key: str) -> None:
         found = self._entries.pop(key, None)
-        if found is not None:
-            self._size -= _size(key, found)
+        if found is None:
+            return
+        self._size -= _size(key, found)
+        generation_key = self._generation_of.pop(key, None)
+        if generation_key is not None:  # a list: no longer one of its generation's
+            listings = self._listings.get(generation_key, set())
+            listings.discard(key)
+            if not listings:
+                self._listings.pop(generation_key, None)
+        for listing_key in self._listings.pop(key, ()):  # a generation: its lists go with it
+            self._remove(listing_key)
 
     def _clear(self) -> None:
         self._entries.clear()
+        self._listings.clear()
+        self._generation_of.clear()
         self._size = 0
 
     def _drain(self) -> None:

@@ -118,6 +118,28 @@ def test_lists_in_the_local_copy_follow_the_generation(
         assert next(item["stock"] for item in listed if item["id"] == 2) == stock
 
 
+def test_lists_of_a_generation_that_moved_on_leave_the_local_copy(
+    make_settings: Callable[..., Any], cache_store: redis.Redis
+) -> None:
+    """No lookup can reach a list stored under a past generation: it must not keep the copy's
+    room until Redis expires it (a process that lists while it writes would fill the copy)."""
+    cache = Cache(make_settings("products"))
+    document = {"items": [{"id": n, "name": "x" * 100} for n in range(20)]}
+    one_list = len(json.dumps(document))
+    for limit in range(1, 11):
+        answered_locally(
+            cache_store,
+            lambda limit=limit: cache.listing_json("product", {"limit": limit}, lambda: document),
+        )
+    assert cache._local.size > 10 * one_list
+
+    cache_store.incr("product:list:generation")  # a write, in any process
+    cache_store.ping()
+    cache.item_json("product", 1, lambda: {"id": 1})  # any read applies what arrived
+    assert cache._local.size < one_list
+    cache.close()
+
+
 def test_a_value_read_before_an_invalidation_is_not_kept(
     make_settings: Callable[..., Any], cache_store: redis.Redis
 ) -> None:

@@ -98,6 +98,10 @@ return 1
 
 # A cache must fail fast: redis-py's default retries would hold a request for seconds.
 _SOCKET_TIMEOUT_SECONDS = 0.25
+# Each connection reads into a buffer of this size, allocated when it is made: a worker holds one
+# connection per thread, its tracking connection and the pool's. redis-py's 64 KB default is sized
+# for bulk replies; a cached document is a few kilobytes, and a larger one takes a second read.
+_SOCKET_READ_BYTES = 16 * 1024
 # An item's version only has to outlive any fill that read it (statement timeout 5 s, plus socket
 # timeouts): an hour is ample, and idle items do not keep a key forever.
 _VERSION_TTL_SECONDS = 3600
@@ -119,16 +123,7 @@ class Cache:
 
     def _connect(self, client: redis.Redis | None = None) -> None:
         """A client and its scripts, built once (in gunicorn's master). Nothing connects yet."""
-        settings = self._settings
-        self._client = client or redis.Redis(
-            host=settings.redis_host,
-            port=settings.redis_port,
-            db=settings.redis_db,
-            password=settings.redis_password,
-            socket_timeout=_SOCKET_TIMEOUT_SECONDS,
-            socket_connect_timeout=_SOCKET_TIMEOUT_SECONDS,
-            retry=Retry(NoBackoff(), retries=0),
-        )
+        self._client = client or _new_client(self._settings)
         self._lookup = self._client.register_script(_LOOKUP)
         self._item_lookup = self._client.register_script(_ITEM_LOOKUP)
         self._store_if_current = self._client.register_script(_STORE_IF_CURRENT)
@@ -403,6 +398,21 @@ class Cache:
             else:
                 logger.warning("cache unavailable, serving from the database: %s", error)
         self._healthy = healthy
+
+
+def _new_client(settings: Settings) -> redis.Redis:
+    pool = redis.ConnectionPool(
+        host=settings.redis_host,
+        port=settings.redis_port,
+        db=settings.redis_db,
+        password=settings.redis_password,
+        socket_timeout=_SOCKET_TIMEOUT_SECONDS,
+        socket_connect_timeout=_SOCKET_TIMEOUT_SECONDS,
+        retry=Retry(NoBackoff(), retries=0),
+        socket_read_size=_SOCKET_READ_BYTES,
+    )
+    # from_pool: closing the client closes the pool's connections too.
+    return redis.Redis.from_pool(pool)
 
 
 def _generation_key(entity: str) -> str:

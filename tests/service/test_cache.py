@@ -79,6 +79,18 @@ def test_a_cached_item_is_served_from_redis(
     assert products.get("/api/v1/products/7").get_json()["name"] == "Office chair"
 
 
+def test_a_document_larger_than_a_connection_read_buffer_is_read_whole(
+    make_settings: Callable[..., Any], cache_store: redis.Redis
+) -> None:
+    """Connections read 16 KB at a time (cache.py): a larger document takes several reads."""
+    document = json.dumps({"id": 9, "description": "x" * 200_000}).encode()
+    cache_store.set("product:9", document)
+    cache = Cache(make_settings("products", cache_local_max_bytes=0))
+    for _ in range(3):  # Redis answers each time, on this thread's lookup connection
+        assert cache.item_json("product", 9, dict) == document
+    cache.close()
+
+
 def test_lists_are_cached_per_generation_and_query(
     products: FlaskClient, cache_store: redis.Redis
 ) -> None:

@@ -3,9 +3,9 @@ packages of their image (``services/*/requirements.txt``), so that the memory it
 image's.
 
 Why not the host's interpreter: a host has packages for other reasons, and some change what a
-service loads. Here Pulumi brings the OpenTelemetry SDK, which redis-py imports whenever it finds
-it: 2 MB more per process tree than in the image. ``--service-packages host`` measures the host's
-interpreter all the same.
+service loads. Here Pulumi brings the OpenTelemetry SDK, which redis-py 8 imported whenever it
+found it: 2 MB more per process tree than in the image. ``--service-packages host`` measures the
+host's interpreter all the same.
 
 The virtualenv is made once per set of requirements and Python version, under
 ``~/.cache/microstack`` (``XDG_CACHE_HOME``), and reused; making it needs the package index.
